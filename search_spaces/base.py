@@ -1,0 +1,182 @@
+"""The search-space interface the pruning loop is written against.
+
+The one piece of state a search changes is the *alive-set*: for every cell type
+(NAS-Bench-201 has one, ``"cell"``; DARTS has ``"normal"`` and ``"reduce"``) a
+boolean mask of shape ``[edges, ops]`` saying which candidate ops are still on
+which edge. A supernet reads the alive-set at forward time, so a candidate
+network is the same module with one op switched off, never a rebuilt copy.
+"""
+from __future__ import annotations
+
+import abc
+import importlib
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class AliveSet:
+    """Which ops are alive on which edge, per cell type.
+
+    ``masks[cell_type]`` is a bool tensor ``[num_edges, num_ops]`` whose columns
+    follow ``op_names``. Instances are immutable: :meth:`without` returns a new one.
+    """
+
+    op_names: tuple[str, ...]
+    masks: dict[str, torch.Tensor]
+
+    @classmethod
+    def full(cls, op_names, edges_per_cell: dict[str, int]) -> "AliveSet":
+        return cls(tuple(op_names), {c: torch.ones(e, len(op_names), dtype=torch.bool) for c, e in edges_per_cell.items()})
+
+    @property
+    def cell_types(self) -> tuple[str, ...]:
+        return tuple(self.masks)
+
+    def op_index(self, op: str) -> int:
+        try:
+            return self.op_names.index(op)
+        except ValueError:
+            raise ValueError(f"unknown op {op!r}; this space has {list(self.op_names)}") from None
+
+    def alive_ops(self, cell_type: str, edge: int) -> list[str]:
+        return [self.op_names[i] for i in torch.nonzero(self.masks[cell_type][edge]).flatten().tolist()]
+
+    def is_alive(self, cell_type: str, edge: int, op: str) -> bool:
+        return bool(self.masks[cell_type][edge, self.op_index(op)])
+
+    def without(self, cell_type: str, edge: int, op: str | None = None) -> "AliveSet":
+        """A copy with ``op`` switched off on ``edge`` (every op of the edge when ``op`` is None)."""
+        masks = {c: m.clone() for c, m in self.masks.items()}
+        if op is None:
+            masks[cell_type][edge] = False
+        else:
+            if not masks[cell_type][edge, self.op_index(op)]:
+                raise ValueError(f"op {op!r} on {cell_type} edge {edge} is not alive")
+            masks[cell_type][edge, self.op_index(op)] = False
+        return AliveSet(self.op_names, masks)
+
+    def without_op_everywhere(self, op: str) -> "AliveSet":
+        masks = {c: m.clone() for c, m in self.masks.items()}
+        for m in masks.values():
+            m[:, self.op_index(op)] = False
+        return AliveSet(self.op_names, masks)
+
+    def num_alive(self, cell_type: str, edge: int) -> int:
+        return int(self.masks[cell_type][edge].sum())
+
+    def is_single_path(self) -> bool:
+        """True when every edge that has any op alive has exactly one."""
+        return all(bool(((m.sum(1) == 1) | (m.sum(1) == 0)).all()) for m in self.masks.values())
+
+    def to_dict(self) -> dict:
+        return {c: [self.alive_ops(c, e) for e in range(m.shape[0])] for c, m in self.masks.items()}
+
+    def __eq__(self, other) -> bool:
+        return (
+            isinstance(other, AliveSet)
+            and self.op_names == other.op_names
+            and self.masks.keys() == other.masks.keys()
+            and all(torch.equal(self.masks[c], other.masks[c]) for c in self.masks)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.op_names, tuple((c, tuple(m.flatten().tolist())) for c, m in self.masks.items())))
+
+
+class Supernet(nn.Module):
+    """A network whose edges hold several ops and read an :class:`AliveSet` at forward time."""
+
+    alive: AliveSet
+
+    def set_alive(self, alive: AliveSet) -> None:
+        self.alive = alive
+
+    def trying(self, alive: AliveSet):
+        """Context manager: forward with ``alive`` inside the block, restore afterwards."""
+        return _Trying(self, alive)
+
+
+class _Trying:
+    def __init__(self, net: Supernet, alive: AliveSet):
+        self.net, self.new, self.old = net, alive, None
+
+    def __enter__(self):
+        self.old = self.net.alive
+        self.net.set_alive(self.new)
+        return self.net
+
+    def __exit__(self, *exc):
+        self.net.set_alive(self.old)
+        return False
+
+
+class SearchSpace(abc.ABC):
+    """What the pruning loop needs from a space."""
+
+    name: str
+    op_names: tuple[str, ...]
+
+    @abc.abstractmethod
+    def edges_per_cell(self) -> dict[str, int]:
+        """Number of edges of each cell type, e.g. ``{"cell": 6}``."""
+
+    def full_alive_set(self) -> AliveSet:
+        return AliveSet.full(self.op_names, self.edges_per_cell())
+
+    @abc.abstractmethod
+    def build_supernet(self, num_classes: int, **options) -> Supernet:
+        """The scoring supernet (every op on every edge), reading its alive-set at forward time."""
+
+    @abc.abstractmethod
+    def genotype(self, alive: AliveSet):
+        """The genotype of a single-path alive-set; raises ValueError before the search is done."""
+
+    @abc.abstractmethod
+    def genotype_to_json(self, genotype) -> dict:
+        """A JSON-ready description of the genotype (``genotype.json`` fields)."""
+
+    def edge_groups(self, alive: AliveSet) -> list[tuple[str, list[int]]]:
+        """Groups of edges between which one edge is kept (DARTS edge decision); none by default."""
+        return []
+
+
+_SPACES: dict[str, Callable[..., SearchSpace]] = {}
+
+
+def register_space(name: str):
+    def deco(factory):
+        _SPACES[name] = factory
+        return factory
+
+    return deco
+
+
+def get_space(name: str, **options) -> SearchSpace:
+    if name not in _SPACES:
+        # spaces register on import of their subpackage
+        try:
+            importlib.import_module(f"search_spaces.{name}")
+        except ModuleNotFoundError:
+            pass
+    if name not in _SPACES:
+        raise ValueError(f"unknown search space {name!r}; known: {sorted(list_spaces())}")
+    return _SPACES[name](**options)
+
+
+def list_spaces() -> list[str]:
+    for mod in ("nasbench201", "darts"):
+        try:
+            importlib.import_module(f"search_spaces.{mod}")
+        except ModuleNotFoundError:
+            pass
+    return sorted(_SPACES)
+
+
+def iter_edges(alive: AliveSet) -> Iterator[tuple[str, int]]:
+    for c, m in alive.masks.items():
+        for e in range(m.shape[0]):
+            yield c, e

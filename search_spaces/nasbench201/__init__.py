@@ -1,0 +1,44 @@
+"""NAS-Bench-201: 5 ops on the 6 edges of a 4-node cell."""
+from __future__ import annotations
+
+from search_spaces.base import AliveSet, SearchSpace, register_space
+from search_spaces.nasbench201.genotype import EDGES, format_arch, parse_arch
+from search_spaces.nasbench201.model import CELL, NB201Network, network_for_arch
+from search_spaces.nasbench201.ops import OP_NAMES, OPS
+
+
+@register_space("nasbench201")
+class NASBench201Space(SearchSpace):
+    name = "nasbench201"
+    op_names = OP_NAMES
+
+    def __init__(self, C: int = 3, N: int = 1, **_ignored):
+        self.C, self.N = C, N
+
+    def edges_per_cell(self):
+        return {CELL: len(EDGES)}
+
+    def build_supernet(self, num_classes: int, C: int | None = None, N: int | None = None, stem: bool = True):
+        return NB201Network(C=self.C if C is None else C, N=self.N if N is None else N, num_classes=num_classes, stem=stem)
+
+    def genotype(self, alive: AliveSet) -> str:
+        if not alive.is_single_path() or any(alive.num_alive(CELL, e) != 1 for e in range(len(EDGES))):
+            raise ValueError("the alive-set still has more than one op on some edge: the search is not done")
+        return format_arch(alive.alive_ops(CELL, e)[0] for e in range(len(EDGES)))
+
+    def alive_set_for(self, arch: str) -> AliveSet:
+        ops = parse_arch(arch)
+        alive = AliveSet.full(OP_NAMES, self.edges_per_cell())
+        for e, op in enumerate(ops):
+            alive.masks[CELL][e] = False
+            alive.masks[CELL][e, OP_NAMES.index(op)] = True
+        return alive
+
+    def genotype_to_json(self, genotype: str) -> dict:
+        return {"arch": genotype}
+
+    def network(self, genotype: str, C: int = 16, N: int = 5, num_classes: int = 10):
+        return network_for_arch(genotype, C=C, N=N, num_classes=num_classes)
+
+
+__all__ = ["NASBench201Space", "NB201Network", "network_for_arch", "parse_arch", "format_arch", "OP_NAMES", "OPS", "EDGES"]

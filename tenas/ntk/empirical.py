@@ -1,0 +1,157 @@
+"""Empirical NTK of any ``nn.Module``, computed with one forward and one batched backward.
+
+Semantics (those of TE-NAS): the row of sample i is the gradient of its
+class-summed logit ``sum_c f(x)[i, c]`` with respect to the selected parameters
+(by default every parameter whose name contains ``"weight"``: conv and linear
+weights and BatchNorm gammas; no biases, no BN betas). ``Θ = J Jᵀ``. In train
+mode BatchNorm normalises with the statistics of the whole batch, so samples are
+coupled: the rows are the gradients of each output of *one* batched forward,
+which is what a per-sample loop of ``backward`` calls on that forward computes.
+(``vmap`` over single samples would give every sample its own statistics and a
+different kernel.)
+
+The caller's model is left as it was found: its train/eval mode, parameters,
+``.grad`` fields and BatchNorm running statistics.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from contextlib import contextmanager
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+#: κ reported for a degenerate kernel (non-finite entries, or λ_min <= 0); the
+#: reference implementation maps a NaN κ to the same value.
+DEGENERATE_KAPPA = 1e5
+
+ParamSelector = str | Iterable[str] | Callable[[str, nn.Parameter], bool] | None
+
+
+def select_parameters(model: nn.Module, params: ParamSelector = "weight") -> list[tuple[str, nn.Parameter]]:
+    """The parameters the kernel differentiates.
+
+    ``params`` is a substring every selected name contains (default ``"weight"``),
+    an explicit list of names, a predicate ``(name, param) -> bool``, or ``None``
+    for every parameter. Parameters with ``requires_grad=False`` are never selected.
+    """
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if params is None:
+        chosen = named
+    elif isinstance(params, str):
+        chosen = [(n, p) for n, p in named if params in n]
+    elif callable(params):
+        chosen = [(n, p) for n, p in named if params(n, p)]
+    else:
+        wanted = set(params)
+        chosen = [(n, p) for n, p in named if n in wanted]
+        missing = wanted - {n for n, _ in chosen}
+        if missing:
+            raise ValueError(f"no trainable parameter named {sorted(missing)[0]!r} in the model")
+    if not chosen:
+        raise ValueError(f"parameter selection {params!r} matches no trainable parameter")
+    return chosen
+
+
+@contextmanager
+def preserved_state(model: nn.Module, train: bool | None):
+    """Run a block with ``model`` in train (True) or eval (False) mode, then restore mode and buffers."""
+    modes = {m: m.training for m in model.modules()}
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    try:
+        if train is not None:
+            model.train(train)
+        yield model
+    finally:
+        with torch.no_grad():
+            for b, saved in buffers:
+                b.copy_(saved)
+        for m, mode in modes.items():
+            m.training = mode
+
+
+def _logits(output):
+    if isinstance(output, (tuple, list)):
+        output = output[-1]
+    if output.dim() == 1:
+        output = output[:, None]
+    return output.flatten(1)
+
+
+def jacobian(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    *,
+    params: ParamSelector = "weight",
+    train: bool = True,
+    per_class: bool = False,
+    chunk_size: int | None = 32,
+) -> torch.Tensor:
+    """Rows of the NTK Jacobian, shape ``[n, P]`` (or ``[n * k, P]`` with ``per_class``, row ``i*k + c``).
+
+    One forward of the whole batch, then one backward batched over the one-hot
+    cotangents, ``chunk_size`` of them at a time (bounds peak memory: a batched
+    backward holds ``chunk_size`` copies of the activation gradients; ``None`` = all
+    at once). ``train`` selects BatchNorm with batch statistics (True, TE-NAS) or
+    running statistics (False); ``None`` keeps the model's own mode.
+    """
+    chosen = select_parameters(model, params)
+    tensors = [p for _, p in chosen]
+    with preserved_state(model, train), torch.enable_grad():
+        logits = _logits(model(inputs))
+        n, k = logits.shape
+        outputs = logits.reshape(-1) if per_class else logits.sum(1)
+        m = outputs.shape[0]
+        step = m if not chunk_size else max(1, int(chunk_size))
+        blocks = []
+        for start in range(0, m, step):
+            stop = min(m, start + step)
+            eye = torch.zeros(stop - start, m, dtype=outputs.dtype, device=outputs.device)
+            eye[torch.arange(stop - start), torch.arange(start, stop)] = 1.0
+            grads = torch.autograd.grad(
+                outputs, tensors, grad_outputs=eye, is_grads_batched=True, retain_graph=stop < m, allow_unused=True
+            )
+            blocks.append(
+                torch.cat(
+                    [(g if g is not None else torch.zeros(stop - start, *t.shape, device=t.device, dtype=t.dtype)).reshape(stop - start, -1) for g, t in zip(grads, tensors)],
+                    dim=1,
+                )
+            )
+    return torch.cat(blocks, 0).detach()
+
+
+def ntk_matrix(model: nn.Module, inputs: torch.Tensor, **options) -> torch.Tensor:
+    """The ``n x n`` empirical NTK ``Θ = J Jᵀ`` of one batch (options as in :func:`jacobian`)."""
+    J = jacobian(model, inputs, **options)
+    return J @ J.T
+
+
+def condition_number(kernel: torch.Tensor, *, fallback: float = DEGENERATE_KAPPA) -> float:
+    """κ = λ_max / λ_min of a symmetric kernel, eigenvalues in float64.
+
+    A degenerate kernel (non-finite entries, λ_min <= 0, or a non-finite ratio)
+    returns ``fallback`` with a ``RuntimeWarning`` instead of raising, so a search
+    loop never stops on one bad candidate.
+    """
+    K = kernel.detach().to(torch.float64)
+    if not bool(torch.isfinite(K).all()):
+        warnings.warn(f"NTK has non-finite entries; κ set to {fallback:g}", RuntimeWarning, stacklevel=2)
+        return float(fallback)
+    eig = torch.linalg.eigvalsh((K + K.T) / 2)
+    lmin, lmax = float(eig[0]), float(eig[-1])
+    if not lmin > 0 or not math.isfinite(lmax / lmin):
+        warnings.warn(f"NTK is singular (λ_min={lmin:.3g}, λ_max={lmax:.3g}); κ set to {fallback:g}", RuntimeWarning, stacklevel=2)
+        return float(fallback)
+    return lmax / lmin
+
+
+def ntk_condition_number(model: nn.Module, inputs: torch.Tensor, *, fallback: float = DEGENERATE_KAPPA, **options) -> float:
+    """κ of the empirical NTK of ``model`` on ``inputs`` (TE-NAS's trainability indicator; lower = more trainable).
+
+    Train-mode BatchNorm, class-summed logits, parameters named ``*weight*`` by
+    default (see :func:`jacobian` for ``params``, ``train``, ``chunk_size``).
+    Degenerate kernels give ``fallback`` and a warning (see :func:`condition_number`).
+    """
+    return condition_number(ntk_matrix(model, inputs, **options), fallback=fallback)

@@ -1,0 +1,142 @@
+"""``python -m tenas.search``: the TE-NAS pruning search, configured with Hydra (see ``conf/search.yaml``)."""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from search_spaces import get_space
+from tenas.data import build_dataset
+from tenas.errors import TenasError
+from tenas.indicators import NTKIndicator
+from tenas.io import atomic_write_csv, atomic_write_json, atomic_write_text
+from tenas.pruning import prune_ops
+from tenas.ranking import get_ranking
+
+log = logging.getLogger("tenas.search")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TenasError(f"device={name} requested but CUDA is not available (use device=cpu or device=auto)")
+    return torch.device(name)
+
+
+def build_indicators(names, space, dataset, cfg, device):
+    indicators = []
+    for name in names:
+        if name == "ntk":
+            net = space.build_supernet(num_classes=dataset.num_classes)
+            indicators.append(NTKIndicator(net, dataset, cfg.search.batch_size, device, cfg.search.get("ntk_chunk_size", 32)))
+        else:
+            raise TenasError(f"no indicator named {name!r}")
+    return indicators
+
+
+class Progress:
+    """One status line on a terminal; a log line per repeat otherwise."""
+
+    def __init__(self):
+        self.t0 = time.perf_counter()
+        self.tty = sys.stderr.isatty()
+        self.last = None
+
+    def __call__(self, message: str) -> None:
+        text = f"[{time.perf_counter() - self.t0:7.1f}s] {message}"
+        if self.tty:
+            print("\r" + text.ljust(90), end="", file=sys.stderr, flush=True)
+        else:
+            head = message.split(" candidate")[0]
+            if head != self.last:
+                log.info(text)
+                self.last = head
+
+    def close(self):
+        if self.tty:
+            print(file=sys.stderr)
+
+
+def run_search(cfg: DictConfig, out_dir: Path) -> dict:
+    """Run one search and write its outputs into ``out_dir``; returns the contents of genotype.json."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    t0 = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(int(cfg.seed))
+    device = resolve_device(str(cfg.device))
+    dataset = build_dataset(cfg.dataset)
+    space_options = {k: v for k, v in OmegaConf.to_container(cfg.search_space, resolve=True).items() if k not in ("name", "ops_per_edge")}
+    space = get_space(cfg.search_space.name, **space_options)
+    ranking = get_ranking(cfg.ranking.name)
+    indicators = build_indicators(ranking.indicators, space, dataset, cfg, device)
+    log.info("search: %s on %s (%d images), ranking=%s, seed=%d, device=%s", space.name, dataset.name, len(dataset), ranking.name, cfg.seed, device)
+
+    alive = space.full_alive_set()
+    if cfg.search.prune_none_first and "none" in alive.op_names:
+        alive = alive.without_op_everywhere("none")
+    progress = Progress()
+    try:
+        alive, rounds = prune_ops(alive, indicators, ranking, cfg.search.repeats, generator, cfg.search_space.get("ops_per_edge", 1), progress)
+    finally:
+        progress.close()
+    genotype = space.genotype(alive)
+    wall = time.perf_counter() - t0
+
+    result = {
+        "search_space": space.name,
+        **space.genotype_to_json(genotype),
+        "seed": int(cfg.seed),
+        "dataset": cfg.dataset.name,
+        "ranking": ranking.name,
+        "rounds": [
+            {"round": r.index, "candidates": len(r.candidates), "pruned": [c.label() for c in r.pruned], "seconds": round(r.seconds, 3)}
+            for r in rounds
+        ],
+        "wall_time_s": round(wall, 2),
+        "device": str(device),
+    }
+    if cfg.benchmark.get("path"):
+        from tenas.benchmark import load_benchmark
+
+        result["test_accuracy"] = load_benchmark(cfg.benchmark.path).test_accuracy(result["arch"])
+    records = [row for r in rounds for row in r.records]
+    atomic_write_csv(out_dir / "rounds.csv", pd.DataFrame.from_records(records))
+    atomic_write_json(out_dir / "genotype.json", result)
+    return result
+
+
+def report(result: dict) -> str:
+    lines = [f"architecture: {result.get('arch', result.get('genotype'))}"]
+    for ds, acc in result.get("test_accuracy", {}).items():
+        lines.append(f"  {ds} test accuracy: {acc:.2f}%")
+    lines.append(f"  search time: {result['wall_time_s']:.1f}s")
+    return "\n".join(lines)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="search")
+def main(cfg: DictConfig) -> float | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        result = run_search(cfg, out_dir)
+    except TenasError as err:
+        log.error("%s", err)
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+    print(report(result))
+    print(f"outputs: {out_dir}")
+    return result.get("test_accuracy", {}).get("cifar10")
+
+
+if __name__ == "__main__":
+    main()
