@@ -7,7 +7,10 @@ accuracy in percent), or a NAS-Bench-201 benchmark file read through the
 """
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
+
+import torch
 
 from search_spaces.nasbench201 import format_arch, parse_arch
 from tenas.errors import TenasError
@@ -49,6 +52,13 @@ class APIBenchmark:
             raise TenasError("reading a NAS-Bench-201 benchmark file needs the nas-bench-201 package") from None
         try:
             self.api = NASBench201API(str(path), verbose=False)
+        except pickle.UnpicklingError:
+            # torch >= 2.6 loads with weights_only=True; older benchmark files pickle more than
+            # tensors and containers, so load the (user-supplied, trusted) file in full.
+            try:
+                self.api = NASBench201API(torch.load(path, map_location="cpu", weights_only=False), verbose=False)
+            except Exception as err:
+                raise TenasError(f"{path}: not a NAS-Bench-201 benchmark file ({type(err).__name__}: {err})") from None
         except Exception as err:
             raise TenasError(f"{path}: not a NAS-Bench-201 benchmark file ({type(err).__name__}: {err})") from None
 
