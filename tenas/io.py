@@ -4,16 +4,22 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from io import BytesIO
 from pathlib import Path
 
 
 def atomic_write_text(path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and one rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -31,3 +37,10 @@ def atomic_write_json(path, data) -> Path:
 def atomic_write_csv(path, frame) -> Path:
     """Write a pandas DataFrame atomically."""
     return atomic_write_text(path, frame.to_csv(index=False))
+
+
+def atomic_save_figure(path, figure, **savefig_options) -> Path:
+    """Save a matplotlib figure atomically (format from the suffix of ``path``)."""
+    buffer = BytesIO()
+    figure.savefig(buffer, format=Path(path).suffix.lstrip(".") or "png", **savefig_options)
+    return atomic_write_bytes(path, buffer.getvalue())
