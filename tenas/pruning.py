@@ -150,7 +150,7 @@ def prune_ops(
         for cand in result.pruned:
             alive = cand.apply(alive)
         result.seconds = time.perf_counter() - t0
-        _annotate(result, mean)
+        _annotate(result, mean, ranking)
         rounds.append(result)
         log.info("round %d: pruned %s (%.1fs)", r, ", ".join(c.label() for c in result.pruned), result.seconds)
 
@@ -162,14 +162,60 @@ def _group_by_edge(candidates: Sequence[Candidate]) -> dict[tuple[str, int], np.
     return {k: np.asarray(v) for k, v in groups.items()}
 
 
-def _annotate(result: RoundResult, mean: dict[str, np.ndarray]) -> None:
-    """Add mean Δs, importance and the pruning decision to every record of the round."""
+def _annotate(result: RoundResult, mean: dict[str, np.ndarray], ranking: Ranking | None = None) -> None:
+    """Add mean Δs, the ranking's per-indicator ranks (``rank_<name>``), importance and the
+    pruning decision to every record of the round."""
     index = {(c.cell_type, c.edge, c.op if c.op else "<edge>"): j for j, c in enumerate(result.candidates)}
     pruned = {(c.cell_type, c.edge, c.op if c.op else "<edge>") for c in result.pruned}
+    ranks = ranking.ranks(mean) if ranking is not None and ranking.ranks is not None else {}
     for row in result.records:
         key = (row["cell_type"], row["edge"], row["op"])
         j = index[key]
         for name, m in mean.items():
             row[f"mean_delta_{name}"] = float(m[j])
+        for name, r in ranks.items():
+            row[f"rank_{name}"] = int(r[j])
         row["importance"] = float(result.importance[j])
         row["pruned"] = key in pruned
+
+
+def decide_edges(
+    alive: AliveSet,
+    groups: Sequence[tuple[str, Sequence[int]]],
+    indicators: Sequence[Indicator],
+    ranking: Ranking,
+    repeats: int,
+    generator: torch.Generator,
+    keep: int = 2,
+    first_round: int = 1,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[AliveSet, list[RoundResult]]:
+    """DARTS's edge decision: in each group (the incoming edges of one node, from ``space.edge_groups``),
+    remove live edges one at a time until ``keep`` remain.
+
+    Each removal is a round whose candidates are the group's live edges, each removed
+    whole (``Candidate(cell_type, edge, None)``), scored against the current alive-set
+    like op candidates (same indicators, repeats and ranking); the least important edge
+    goes, and the next round scores against the alive-set without it. Groups are
+    processed in the order given. Returns the final alive-set and one round per removal,
+    numbered from ``first_round``.
+    """
+    rounds: list[RoundResult] = []
+    r = first_round
+    for cell_type, edges in groups:
+        while True:
+            live = [e for e in edges if alive.num_alive(cell_type, e) > 0]
+            if len(live) <= keep:
+                break
+            t0 = time.perf_counter()
+            candidates = [Candidate(cell_type, e, None) for e in live]
+            records, mean = score_candidates(alive, candidates, indicators, repeats, generator, r, progress)
+            importance = np.asarray(ranking.importance(mean), dtype=np.float64)
+            result = RoundResult(r, candidates, records, importance, [candidates[prune_order(importance)[0]]])
+            alive = result.pruned[0].apply(alive)
+            result.seconds = time.perf_counter() - t0
+            _annotate(result, mean, ranking)
+            rounds.append(result)
+            log.info("round %d: removed edge %s (%.1fs)", r, result.pruned[0].label(), result.seconds)
+            r += 1
+    return alive, rounds

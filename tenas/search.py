@@ -14,9 +14,9 @@ from omegaconf import DictConfig, OmegaConf
 from search_spaces import get_space
 from tenas.data import build_dataset
 from tenas.errors import TenasError
-from tenas.indicators import NTKIndicator
+from tenas.indicators import LinearRegionIndicator, NTKIndicator
 from tenas.io import atomic_write_csv, atomic_write_json, atomic_write_text
-from tenas.pruning import prune_ops
+from tenas.pruning import decide_edges, prune_ops
 from tenas.ranking import get_ranking
 
 log = logging.getLogger("tenas.search")
@@ -35,7 +35,16 @@ def build_indicators(names, space, dataset, cfg, device):
     for name in names:
         if name == "ntk":
             net = space.build_supernet(num_classes=dataset.num_classes)
-            indicators.append(NTKIndicator(net, dataset, cfg.search.batch_size, device, cfg.search.get("ntk_chunk_size", 32)))
+            indicators.append(NTKIndicator(net, dataset, cfg.search.batch_size, device, cfg.search.get("ntk_chunk_size", 8)))
+        elif name == "linear_regions":
+            lr = cfg.ranking.get("linear_regions") or {}
+            thin = space.build_supernet(num_classes=dataset.num_classes, C=lr.get("width", 1), stem=False)
+            try:
+                indicators.append(
+                    LinearRegionIndicator(thin, dataset, lr.get("crop_size", 3), lr.get("batch_size", 1000), lr.get("num_batches", 3), device)
+                )
+            except ValueError as err:
+                raise TenasError(str(err)) from None
         else:
             raise TenasError(f"no indicator named {name!r}")
     return indicators
@@ -70,6 +79,8 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     t0 = time.perf_counter()
+    if cfg.search.get("threads"):
+        torch.set_num_threads(int(cfg.search.threads))
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(int(cfg.seed))
     device = resolve_device(str(cfg.device))
@@ -86,6 +97,11 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
     progress = Progress()
     try:
         alive, rounds = prune_ops(alive, indicators, ranking, cfg.search.repeats, generator, cfg.search_space.get("ops_per_edge", 1), progress)
+        edge_rounds = []
+        if space.edge_groups(alive):  # DARTS: keep 2 incoming edges per node
+            alive, edge_rounds = decide_edges(
+                alive, space.edge_groups(alive), indicators, ranking, cfg.search.repeats, generator, first_round=len(rounds) + 1, progress=progress
+            )
     finally:
         progress.close()
     genotype = space.genotype(alive)
@@ -102,20 +118,26 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
             for r in rounds
         ],
         "wall_time_s": round(wall, 2),
+        "indicator_seconds": {ind.name: round(ind.seconds, 2) for ind in indicators},
         "device": str(device),
     }
     if cfg.benchmark.get("path"):
         from tenas.benchmark import load_benchmark
 
         result["test_accuracy"] = load_benchmark(cfg.benchmark.path).test_accuracy(result["arch"])
-    records = [row for r in rounds for row in r.records]
+    if edge_rounds:
+        result["edge_decisions"] = [
+            {"round": r.index, "candidates": [c.label() for c in r.candidates], "removed": r.pruned[0].label(), "seconds": round(r.seconds, 3)}
+            for r in edge_rounds
+        ]
+    records = [row for r in rounds + edge_rounds for row in r.records]
     atomic_write_csv(out_dir / "rounds.csv", pd.DataFrame.from_records(records))
     atomic_write_json(out_dir / "genotype.json", result)
     return result
 
 
 def report(result: dict) -> str:
-    lines = [f"architecture: {result.get('arch', result.get('genotype'))}"]
+    lines = [f"architecture: {result.get('arch', result.get('genotype_repr'))}"]
     for ds, acc in result.get("test_accuracy", {}).items():
         lines.append(f"  {ds} test accuracy: {acc:.2f}%")
     lines.append(f"  search time: {result['wall_time_s']:.1f}s")

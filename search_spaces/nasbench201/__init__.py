@@ -19,7 +19,7 @@ class NASBench201Space(SearchSpace):
         return {CELL: len(EDGES)}
 
     def build_supernet(self, num_classes: int, C: int | None = None, N: int | None = None, stem: bool = True):
-        return NB201Network(C=self.C if C is None else C, N=self.N if N is None else N, num_classes=num_classes, stem=stem)
+        return NB201Network(C=self.C if C is None else C, N=self.N if N is None else N, num_classes=num_classes, stem=stem, fused=True)
 
     def genotype(self, alive: AliveSet) -> str:
         if not alive.is_single_path() or any(alive.num_alive(CELL, e) != 1 for e in range(len(EDGES))):

@@ -4,10 +4,21 @@ Every edge holds a set of candidate ops (all five in the supernet, the genotype'
 one in a standalone network). At forward time each edge outputs the average of
 its ops that are alive in ``self.alive``; an edge with nothing alive outputs
 zero. Node j is the sum of its incoming edges; the cell outputs node 3.
+
+A *fused* cell (the scoring supernet's) computes the same function faster: all
+alive ReLU-conv-BN ops that read the same node share one ReLU call (that of the
+first such op, so ReLU hooks still see every node's pattern); those of one
+kernel size share one convolution (outputs stacked along channels) and one
+BatchNorm call over the stacked channels (per-channel, so identical; running
+statistics are written back to each op's BatchNorm); the parameter-free pooling
+of a node is computed once for all its edges. Parameters and buffers stay in the
+per-op modules, so state dicts, ``named_parameters`` and NTK columns are those of
+the unfused network; forward hooks on the conv and BN modules of the ops do not fire.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from search_spaces.base import AliveSet, Supernet
@@ -17,13 +28,24 @@ from search_spaces.nasbench201.ops import OP_NAMES, OPS, ReLUConvBN
 CELL = "cell"
 
 
+CONV_OPS = ("nor_conv_1x1", "nor_conv_3x3")
+POOL_OP = "avg_pool_3x3"
+# OUT_EDGES[i]: the edges that read node i, in edge order
+OUT_EDGES = tuple(tuple(k for k, (_, src) in enumerate(EDGES) if src == i) for i in range(NUM_NODES - 1))
+
+
 class Cell(nn.Module):
-    def __init__(self, C: int, candidate_ops):
+    """The 4-node cell; ``fused=True`` selects the fused forward described in the module docstring."""
+
+    def __init__(self, C: int, candidate_ops, fused: bool = False):
         super().__init__()
         # candidate_ops[e]: the op names built on edge e
         self.edges = nn.ModuleList(nn.ModuleDict({op: OPS[op](C, C, 1) for op in ops}) for ops in candidate_ops)
+        self.fused = fused
 
     def forward(self, x, alive_ops: list[list[str]]):
+        if self.fused:
+            return self._forward_fused(x, alive_ops)
         nodes = [x]
         k = 0
         for j in range(1, NUM_NODES):
@@ -41,6 +63,77 @@ class Cell(nn.Module):
                 k += 1
             nodes.append(total if total is not None else torch.zeros_like(x))
         return nodes[-1]
+
+    def _forward_fused(self, x, alive_ops: list[list[str]]):
+        edge_out: list[torch.Tensor | None] = [None] * len(EDGES)
+        nodes = [x]
+        for i in range(NUM_NODES):
+            if i > 0:
+                incoming = [edge_out[k] for k, (dst, _) in enumerate(EDGES) if dst == i and edge_out[k] is not None]
+                total = incoming[0] if incoming else torch.zeros_like(x)
+                for out in incoming[1:]:
+                    total = total + out
+                nodes.append(total)
+            if i == NUM_NODES - 1:
+                break
+            src = nodes[i]
+            conv_out = {}
+            relu = None
+            for kind in CONV_OPS:
+                convs = [(k, op) for k in OUT_EDGES[i] for op in alive_ops[k] if op == kind]
+                if convs:
+                    blocks = [self.edges[k][op] for k, op in convs]
+                    relu = blocks[0][0](src) if relu is None else relu
+                    conv_out.update(zip(convs, _relu_conv_bn(blocks, src, relu)))
+            pooled = None
+            for k in OUT_EDGES[i]:
+                ops = alive_ops[k]
+                if not ops:
+                    continue
+                outs = []
+                for op in ops:
+                    if op in CONV_OPS:
+                        outs.append(conv_out[(k, op)])
+                    elif op == POOL_OP:
+                        pooled = self.edges[k][op](src) if pooled is None else pooled
+                        outs.append(pooled)
+                    else:
+                        outs.append(self.edges[k][op](src))
+                out = outs[0]
+                for extra in outs[1:]:
+                    out = out + extra
+                edge_out[k] = out / len(ops) if len(ops) > 1 else out
+        return nodes[-1]
+
+
+def _relu_conv_bn(blocks: list[ReLUConvBN], x: torch.Tensor, relu: torch.Tensor) -> list[torch.Tensor]:
+    """Outputs of stride-1 ReLU-conv-BN ``blocks`` of one kernel size on the same input ``x``
+    (``relu`` = ReLU(x)), as one convolution and one BatchNorm over stacked channels.
+
+    Falls back to one call per block when their BatchNorms differ in mode or settings,
+    or use a cumulative average (``momentum=None``), which stacking could not reproduce.
+    """
+    bns = [b[2] for b in blocks]
+    first = bns[0]
+    settings = [(bn.training, bn.track_running_stats, bn.affine, bn.momentum, bn.eps) for bn in bns]
+    if first.momentum is None or not first.affine or any(s != settings[0] for s in settings):
+        return [b(x) for b in blocks]
+    conv = blocks[0][1]
+    y = F.conv2d(relu, torch.cat([b[1].weight for b in blocks]), None, 1, conv.padding)
+    weight, bias = torch.cat([bn.weight for bn in bns]), torch.cat([bn.bias for bn in bns])
+    widths = [bn.num_features for bn in bns]
+    if not first.track_running_stats:
+        y = F.batch_norm(y, None, None, weight, bias, True, 0.0, first.eps)
+    else:
+        mean, var = torch.cat([bn.running_mean for bn in bns]), torch.cat([bn.running_var for bn in bns])
+        y = F.batch_norm(y, mean, var, weight, bias, first.training, first.momentum, first.eps)
+        if first.training:
+            with torch.no_grad():
+                for bn, m, v in zip(bns, mean.split(widths), var.split(widths)):
+                    bn.running_mean.copy_(m)
+                    bn.running_var.copy_(v)
+                    bn.num_batches_tracked.add_(1)
+    return list(y.split(widths, 1))
 
 
 class ResidualReduction(nn.Module):
@@ -61,10 +154,12 @@ class NB201Network(Supernet):
 
     ``candidate_ops`` lists the ops built on each of the 6 edges (default: all five,
     the supernet). ``stem=False`` drops the stem conv (the thin network of the
-    linear-region count, whose inputs then need ``C`` channels).
+    linear-region count, whose inputs then need ``C`` channels). ``fused=True``
+    gives the cells the fused forward (same function, faster; see the module
+    docstring), which the search's scoring supernets use.
     """
 
-    def __init__(self, C: int = 3, N: int = 1, num_classes: int = 10, candidate_ops=None, stem: bool = True):
+    def __init__(self, C: int = 3, N: int = 1, num_classes: int = 10, candidate_ops=None, stem: bool = True, fused: bool = False):
         super().__init__()
         if candidate_ops is None:
             candidate_ops = [list(OP_NAMES)] * len(EDGES)
@@ -76,7 +171,7 @@ class NB201Network(Supernet):
             if stage > 0:
                 layers.append(ResidualReduction(width, width * 2))
                 width *= 2
-            layers.extend(Cell(width, candidate_ops) for _ in range(N))
+            layers.extend(Cell(width, candidate_ops, fused) for _ in range(N))
         self.cells = nn.ModuleList(layers)
         self.lastact = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(inplace=False))
         self.pool = nn.AdaptiveAvgPool2d(1)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from tenas.ntk import ntk_condition_number
+from tenas.proxies.linear_regions import count_linear_regions
 
 
 @dataclass(frozen=True)
@@ -44,3 +45,4 @@ def list_proxies() -> list[str]:
 
 
 register_proxy("ntk", higher_is_better=False)(ntk_condition_number)
+register_proxy("linear_regions", higher_is_better=True)(count_linear_regions)

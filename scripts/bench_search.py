@@ -1,0 +1,63 @@
+"""Time a full default NAS-Bench-201 TE-NAS search and say where the time goes.
+
+Runs ``python -m tenas.search ranking=te_nas`` in-process (3 repeats, NTK batch 32,
+3 x 1000 crops for #LR, seed 0) on the shared CIFAR-10 sample, ``--runs`` times,
+and prints for each run the wall time split into NTK (κ of every candidate:
+weight draws, batches and the NTK engine), #LR (linear regions of every
+candidate) and the rest (building data and networks, ranking, writing outputs),
+then the best and median run.
+
+    python scripts/bench_search.py [--runs 3] [--device cpu] [extra Hydra overrides, e.g. search.threads=2 ...]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+
+from tenas.search import run_search
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. search.ntk_chunk_size=4")
+    args = parser.parse_args()
+    data, table = SHARED / "cifar10" / "cifar10_train_first4000.npz", SHARED / "nb201" / "nb201_hp200_test_acc.csv"
+    if not data.is_file():
+        raise SystemExit(f"error: the shared CIFAR-10 sample {data} is absent")
+    overrides = ["ranking=te_nas", "dataset=npz", f"dataset.path={data}", f"device={args.device}", *args.overrides]
+    if table.is_file():
+        overrides.append(f"benchmark.path={table}")
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(config_name="search", overrides=overrides)
+
+    walls = []
+    for run in range(args.runs):
+        with tempfile.TemporaryDirectory() as out:
+            result = run_search(cfg, Path(out))
+        wall, split = result["wall_time_s"], result["indicator_seconds"]
+        rest = wall - split["ntk"] - split["linear_regions"]
+        walls.append(wall)
+        accuracy = result.get("test_accuracy", {}).get("cifar10")
+        print(
+            f"bench_search run {run + 1}: {wall:.1f}s = NTK {split['ntk']:.1f}s + #LR {split['linear_regions']:.1f}s + rest {rest:.1f}s; "
+            f"{result['arch']}" + (f" (CIFAR-10 test {accuracy:.2f}%)" if accuracy is not None else ""),
+            flush=True,
+        )
+    print(
+        f"bench_search: TE-NAS NAS-Bench-201 search, {cfg.search.repeats} repeats, batch {cfg.search.batch_size}, "
+        f"{torch.get_num_threads()} thread(s), {args.device}: best {min(walls):.1f}s, median {statistics.median(walls):.1f}s of {len(walls)} run(s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
