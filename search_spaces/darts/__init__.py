@@ -1,0 +1,78 @@
+"""The DARTS space: 8 ops on the 14 edges of normal and reduction cells, 2 inputs kept per node."""
+from __future__ import annotations
+
+from search_spaces.base import AliveSet, SearchSpace, register_space
+from search_spaces.darts.genotype import (
+    CELL_TYPES,
+    DARTS_V2,
+    EDGES,
+    NODE_EDGES,
+    Genotype,
+    check_genotype,
+    format_genotype,
+    genotype_from_dict,
+    genotype_to_dict,
+    parse_genotype,
+)
+from search_spaces.darts.model import DartsNetwork, darts_cell_types, genotype_ops, network_for_genotype
+from search_spaces.darts.ops import OP_NAMES, OPS
+
+
+@register_space("darts")
+class DartsSpace(SearchSpace):
+    """TE-NAS's scoring supernet: stem (``stem_multiplier * C``), the cells of ``cells``, BN+ReLU, pool, linear."""
+
+    name = "darts"
+    op_names = OP_NAMES
+
+    def __init__(self, C: int = 1, cells=CELL_TYPES, stem_multiplier: int = 1, **_ignored):
+        self.C, self.cells, self.stem_multiplier = C, tuple(cells), stem_multiplier
+
+    def edges_per_cell(self):
+        return {c: len(EDGES) for c in CELL_TYPES}
+
+    def build_supernet(self, num_classes: int, C: int | None = None, stem: bool = True) -> DartsNetwork:
+        """Every op on every edge; ``stem=False`` feeds inputs of ``stem_multiplier * C`` channels straight to the cells."""
+        return DartsNetwork(self.C if C is None else C, num_classes, self.cells, stem="cifar" if stem else "none",
+                            stem_multiplier=self.stem_multiplier, final_bn_relu=True)
+
+    def edge_groups(self, alive: AliveSet) -> list[tuple[str, list[int]]]:
+        """The incoming edges of each intermediate node, normal cell first, then reduce."""
+        return [(c, list(edges)) for c in CELL_TYPES for edges in NODE_EDGES]
+
+    def genotype(self, alive: AliveSet) -> Genotype:
+        """Each node's 2 alive incoming edges with their one op; ValueError before op pruning and edge decision end."""
+        cells = {}
+        for c in CELL_TYPES:
+            pairs = []
+            for node, edges in enumerate(NODE_EDGES):
+                kept = [e for e in edges if alive.num_alive(c, e) > 0]
+                if len(kept) != 2 or any(alive.num_alive(c, e) != 1 for e in kept):
+                    raise ValueError(f"{c} node {node + 2} has {len(kept)} live inputs holding {[alive.alive_ops(c, e) for e in kept]}: "
+                                     "the search is not done (each node needs 2 inputs of one op)")
+                pairs += [(alive.alive_ops(c, e)[0], EDGES[e][1]) for e in kept]
+            cells[c] = pairs
+        return check_genotype((cells["normal"], [2, 3, 4, 5], cells["reduce"], [2, 3, 4, 5]))
+
+    def alive_set_for(self, genotype) -> AliveSet:
+        """The single-path alive-set of a genotype (its op on its edges, nothing elsewhere)."""
+        alive = AliveSet.full(OP_NAMES, self.edges_per_cell())
+        for c, edges in genotype_ops(genotype).items():
+            alive.masks[c][:] = False
+            for e, ops in enumerate(edges):
+                for op in ops:
+                    alive.masks[c][e, OP_NAMES.index(op)] = True
+        return alive
+
+    def genotype_to_json(self, genotype) -> dict:
+        return {"genotype": genotype_to_dict(genotype), "genotype_repr": format_genotype(genotype)}
+
+    def network(self, genotype, C: int = 36, layers: int = 20, num_classes: int = 10, auxiliary: bool = True, imagenet: bool = False):
+        return network_for_genotype(genotype, C=C, layers=layers, num_classes=num_classes, auxiliary=auxiliary, imagenet=imagenet)
+
+
+__all__ = [
+    "DartsSpace", "DartsNetwork", "Genotype", "DARTS_V2", "OP_NAMES", "OPS", "EDGES", "NODE_EDGES", "CELL_TYPES",
+    "check_genotype", "format_genotype", "parse_genotype", "genotype_to_dict", "genotype_from_dict",
+    "genotype_ops", "network_for_genotype", "darts_cell_types",
+]
