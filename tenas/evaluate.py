@@ -1,0 +1,403 @@
+"""``python -m tenas.evaluate``: how well training-free scores rank NAS-Bench-201 architectures.
+
+A study samples ``study.num_archs`` architectures of the benchmark (without
+replacement, seeded), scores the standalone network of each with every proxy
+of ``study.proxies`` (mean over ``study.repeats`` repeats), and reports Kendall τ
+and Spearman ρ of each score against the benchmark's test accuracy on CIFAR-10,
+CIFAR-100 and ImageNet16-120. With two or more proxies it also reports their
+rank combination ``rank_sum`` (TE-NAS Fig. 9): over the sample, each proxy's
+average rank with rank 1 = best (lowest κ, most linear regions), summed; a lower
+rank-sum is better.
+
+Inputs are shared by all architectures: repeat ``r`` of a proxy uses the same
+batch for every architecture (all batches are drawn up front from one generator
+seeded by ``seed``, proxy by proxy in ``study.proxies`` order); the weights of
+architecture ``i`` in repeat ``r`` are Kaiming-normal draws seeded by
+``(seed, i, r)``. A score therefore depends on the seed, the architecture and
+the settings only, not on the sample size, the order of scoring, the worker or
+an interruption.
+
+Outputs in the run folder: ``config.yaml`` (resolved), ``checkpoint.jsonl``
+(one finished architecture per line, appended as scoring goes; a rerun of the
+same command resumes from it), ``scores.csv`` (per architecture: benchmark
+index, architecture, test accuracies, scores, seconds and device of the scoring), ``correlations.csv`` and
+``correlations.json`` (τ and ρ per score and dataset, timing), and
+``scatter_<score>.png``. Rerunning in the same folder with another
+``study.num_archs`` reuses every architecture already scored.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from itertools import islice
+from multiprocessing import get_context
+from pathlib import Path
+
+import hydra
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from search_spaces.nasbench201 import NB201Network, parse_arch
+from tenas.benchmark import DATASETS, load_benchmark
+from tenas.data import build_dataset
+from tenas.errors import TenasError
+from tenas.init import kaiming_init_
+from tenas.io import atomic_save_figure, atomic_write_csv, atomic_write_json, atomic_write_text
+from tenas.proxies import get_proxy
+from tenas.search import resolve_device
+
+log = logging.getLogger("tenas.evaluate")
+
+CHECKPOINT = "checkpoint.jsonl"
+RANK_SUM = "rank_sum"
+
+
+# ----------------------------------------------------------------------------- correlation maths
+def rank_correlations(scores, accuracies) -> dict:
+    """Kendall τ (τ-b: ties in either variable handled) and Spearman ρ (Pearson of average ranks).
+
+    Pairs where either value is not finite are left out; ``n`` is the number used.
+    With fewer than 3 pairs, or a constant variable, τ and ρ are NaN.
+    """
+    from scipy import stats
+
+    x = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(accuracies, dtype=np.float64)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    n = int(keep.sum())
+    if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return {"kendall_tau": float("nan"), "spearman_rho": float("nan"), "n": n}
+    tau = stats.kendalltau(x, y, variant="b").statistic
+    rho = stats.spearmanr(x, y).statistic
+    return {"kendall_tau": float(tau), "spearman_rho": float(rho), "n": n}
+
+
+def rank_sum(frame: pd.DataFrame, proxies) -> np.ndarray:
+    """Sum over ``proxies`` of each architecture's average rank in ``frame`` (rank 1 = best score)."""
+    from scipy.stats import rankdata
+
+    total = np.zeros(len(frame))
+    for name in proxies:
+        values = frame[name].to_numpy(dtype=np.float64)
+        total += rankdata(-values if get_proxy(name).higher_is_better else values, method="average")
+    return total
+
+
+# ----------------------------------------------------------------------------- checkpoint
+class Checkpoint:
+    """Append-only JSON-lines file of finished architectures, one line per architecture.
+
+    Each line is written with one ``write`` and flushed to disk before the next
+    architecture starts, so a kill loses at most the architecture in progress. A
+    torn last line (a kill in the middle of a write) is dropped when the file is
+    opened again.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.rows: dict[int, dict] = {}
+        if self.path.exists():
+            data = self.path.read_bytes()
+            complete = data[: data.rfind(b"\n") + 1]
+            if len(complete) != len(data):
+                log.warning("%s: dropping a torn last line (%d bytes)", self.path, len(data) - len(complete))
+                with open(self.path, "r+b") as fh:
+                    fh.truncate(len(complete))
+            for number, line in enumerate(complete.decode("utf-8").splitlines(), start=1):
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    raise TenasError(f"{self.path}: line {number} is not JSON; delete the file to restart the study") from None
+                self.rows[int(row["index"])] = row
+
+    def append(self, row: dict) -> None:
+        line = (json.dumps(row) + "\n").encode("utf-8")
+        with open(self.path, "ab") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.rows[int(row["index"])] = row
+
+
+# ----------------------------------------------------------------------------- scoring
+@dataclass(frozen=True)
+class ScoringPlan:
+    """Everything a (possibly separate) process needs to score architectures; picklable."""
+
+    seed: int
+    proxies: tuple[str, ...]
+    repeats: int
+    num_classes: int
+    networks: dict  # proxy -> {"C", "N", "stem"}
+    inputs: dict  # proxy -> [tensor per repeat], on the CPU
+    options: dict  # proxy -> keyword options of its function
+    device: str
+
+
+def weight_seed(seed: int, index: int, repeat: int) -> int:
+    """The seed of the weights of architecture ``index`` in ``repeat`` (independent streams per triple)."""
+    return int(np.random.SeedSequence([seed, index, repeat]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def score_architecture(plan: ScoringPlan, index: int, arch: str) -> dict:
+    """One checkpoint row: the mean score of every proxy over the repeats, and the seconds spent."""
+    t0 = time.perf_counter()
+    ops = [[op] for op in parse_arch(arch)]
+    row = {"index": int(index), "arch": arch}
+    for name in plan.proxies:
+        proxy, net_options = get_proxy(name), plan.networks[name]
+        net = NB201Network(net_options["C"], net_options["N"], plan.num_classes, candidate_ops=ops, stem=net_options["stem"]).to(plan.device)
+        values = []
+        for r in range(plan.repeats):
+            kaiming_init_(net, torch.Generator().manual_seed(weight_seed(plan.seed, index, r)))
+            values.append(float(proxy.fn(net, plan.inputs[name][r].to(plan.device), **plan.options.get(name, {}))))
+        row[name] = float(np.mean(values))
+    row["seconds"] = round(time.perf_counter() - t0, 4)
+    row["device"] = plan.device
+    return row
+
+
+def scoring_settings(cfg: DictConfig, name: str) -> DictConfig:
+    """The ``scoring.<name>`` section (network C, N, stem and batch size) of a proxy."""
+    setting = cfg.scoring.get(name)
+    if setting is None:
+        raise TenasError(f"no scoring settings for proxy {name!r}: add +scoring.{name}.C=... +scoring.{name}.N=... +scoring.{name}.batch_size=...")
+    return setting
+
+
+def draw_inputs(name: str, setting: DictConfig, dataset, generator: torch.Generator) -> torch.Tensor:
+    """One repeat's inputs of a proxy: ``num_batches`` batches of crops for ``linear_regions`` (drawn
+    as the search's #LR indicator draws them: ``C`` random channels of random ``crop_size`` windows),
+    one augmented batch of training images for any other proxy."""
+    if name == "linear_regions":
+        from tenas.indicators import random_crops
+
+        size, channels = int(setting.crop_size), int(setting.C)
+        return torch.cat([random_crops(dataset, int(setting.batch_size), size, channels, generator) for _ in range(int(setting.num_batches))])
+    return dataset.sample(int(setting.batch_size), generator)
+
+
+def build_plan(cfg: DictConfig, dataset, device: torch.device) -> ScoringPlan:
+    """Resolve the proxies and draw the shared inputs of every repeat (seeded by ``cfg.seed``)."""
+    proxies = tuple(cfg.study.proxies)
+    if not proxies:
+        raise TenasError("study.proxies is empty: name at least one registered proxy (e.g. [ntk])")
+    generator = torch.Generator().manual_seed(int(cfg.seed))
+    networks, inputs, options = {}, {}, {}
+    for name in proxies:
+        try:
+            get_proxy(name)
+        except ValueError as err:
+            raise TenasError(str(err)) from None
+        setting = scoring_settings(cfg, name)
+        networks[name] = {"C": int(setting.C), "N": int(setting.N), "stem": bool(setting.get("stem", True))}
+        inputs[name] = [draw_inputs(name, setting, dataset, generator) for _ in range(int(cfg.study.repeats))]
+        if name == "ntk":
+            options[name] = {"chunk_size": cfg.compute.ntk_chunk_size}
+        elif name == "linear_regions":
+            options[name] = {"batch_size": int(setting.batch_size)}
+    return ScoringPlan(int(cfg.seed), proxies, int(cfg.study.repeats), dataset.num_classes, networks, inputs, options, str(device))
+
+
+_WORKER_PLAN: ScoringPlan | None = None
+
+
+def _init_worker(plan: ScoringPlan, num_threads: int) -> None:
+    global _WORKER_PLAN
+    torch.set_num_threads(num_threads)
+    _WORKER_PLAN = plan
+
+
+def _score_in_worker(index: int, arch: str) -> dict:
+    return score_architecture(_WORKER_PLAN, index, arch)
+
+
+def score_all(plan: ScoringPlan, todo, checkpoint: Checkpoint, workers: int, num_threads: int, total: int) -> None:
+    """Score the ``(index, arch)`` pairs of ``todo``, appending each finished row to ``checkpoint``."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=total - len(todo), unit="arch", desc="scoring", dynamic_ncols=True, file=sys.stderr)
+    try:
+        if workers <= 1:
+            for index, arch in todo:
+                checkpoint.append(score_architecture(plan, index, arch))
+                bar.update()
+            return
+        context = get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(plan, num_threads)) as pool:
+            pending = iter(todo)
+            running = {pool.submit(_score_in_worker, i, a) for i, a in islice(pending, 2 * workers)}
+            try:
+                while running:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        checkpoint.append(future.result())
+                        bar.update()
+                    running |= {pool.submit(_score_in_worker, i, a) for i, a in islice(pending, len(done))}
+            except BaseException:
+                for future in running:
+                    future.cancel()
+                raise
+    finally:
+        bar.close()
+
+
+# ----------------------------------------------------------------------------- the study
+def sample_architectures(archs: list[str], num_archs: int, seed: int) -> list[tuple[int, str]]:
+    """``num_archs`` distinct ``(benchmark index, arch)`` pairs in a seeded random order (all if ``num_archs`` >= size).
+
+    The order is one seeded permutation of the benchmark, so the sample of a smaller
+    ``num_archs`` is the start of the sample of a larger one.
+    """
+    if num_archs < 1:
+        raise TenasError(f"study.num_archs must be at least 1, got {num_archs}")
+    order = np.random.default_rng(seed).permutation(len(archs))[: min(num_archs, len(archs))]
+    return [(int(i), archs[i]) for i in order]
+
+
+def study_identity(cfg: DictConfig) -> dict:
+    """The settings a study's scores depend on: not the device, workers, threads or chunking, and
+    not ``study.num_archs`` (a score does not depend on the sample size, and a larger sample
+    starts with the smaller one, so a study can be grown or cut in its folder)."""
+    return {
+        "seed": int(cfg.seed),
+        "dataset": OmegaConf.to_container(cfg.dataset, resolve=True),
+        "benchmark": str(cfg.benchmark.path),
+        "study": {"proxies": list(cfg.study.proxies), "repeats": int(cfg.study.repeats)},
+        "scoring": {name: OmegaConf.to_container(scoring_settings(cfg, name), resolve=True) for name in cfg.study.proxies},
+    }
+
+
+def check_resumable(out_dir: Path, identity: dict) -> None:
+    """Refuse to resume a study whose stored settings differ from ``identity``."""
+    path = out_dir / "study.json"
+    if not path.exists():
+        atomic_write_json(path, identity)
+        return
+    stored = json.loads(path.read_text())
+    if stored != identity:
+        differing = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
+        raise TenasError(
+            f"{out_dir} holds a study with other settings ({', '.join(differing)} differ); "
+            f"choose another hydra.run.dir or delete that folder to start over"
+        )
+
+
+def run_study(cfg: DictConfig, out_dir: Path) -> dict:
+    """Run (or resume) one correlation study in ``out_dir``; returns the contents of correlations.json."""
+    out_dir = Path(out_dir)
+    if not cfg.benchmark.get("path"):
+        raise TenasError("a study needs ground truth: benchmark.path=FILE (NAS-Bench-201 .pth or CSV table)")
+    workers = max(1, int(cfg.compute.workers))
+    # default: this process's thread budget (torch's, which follows OMP_NUM_THREADS, e.g. as a
+    # joblib sweep job) shared among the workers
+    num_threads = int(cfg.compute.num_threads or max(1, torch.get_num_threads() // workers))
+    if workers == 1:
+        torch.set_num_threads(num_threads)
+    device = resolve_device(str(cfg.device))
+    bench = load_benchmark(cfg.benchmark.path)
+    sample = sample_architectures(bench.archs(), int(cfg.study.num_archs), int(cfg.seed))
+    dataset = build_dataset(cfg.dataset)
+    plan = build_plan(cfg, dataset, device)
+    identity = study_identity(cfg)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    check_resumable(out_dir, identity)
+    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+
+    checkpoint = Checkpoint(out_dir / CHECKPOINT)
+    todo = [(i, a) for i, a in sample if i not in checkpoint.rows]
+    log.info(
+        "study: %d architectures (%d done), proxies %s, %d repeat(s), device %s, %d worker(s) x %d thread(s)",
+        len(sample), len(sample) - len(todo), ",".join(plan.proxies), plan.repeats, device, workers, num_threads,
+    )
+    t0 = time.perf_counter()
+    score_all(plan, todo, checkpoint, workers, num_threads, len(sample))
+    elapsed = time.perf_counter() - t0
+
+    frame = pd.DataFrame.from_records([checkpoint.rows[i] for i, _ in sample])
+    accuracies = pd.DataFrame.from_records([bench.test_accuracy(a) for _, a in sample])
+    frame = pd.concat([frame[["index", "arch"]], accuracies, frame.drop(columns=["index", "arch"])], axis=1)
+    score_names = list(plan.proxies)
+    if len(score_names) > 1:
+        frame[RANK_SUM] = rank_sum(frame, score_names)
+        score_names.append(RANK_SUM)
+    atomic_write_csv(out_dir / "scores.csv", frame)
+
+    table = pd.DataFrame.from_records(
+        [{"score": s, "dataset": ds, **rank_correlations(frame[s], frame[ds])} for s in score_names for ds in DATASETS]
+    )
+    atomic_write_csv(out_dir / "correlations.csv", table)
+    for name in score_names:
+        save_scatter(frame, name, table[table.score == name], out_dir / f"scatter_{name}.png")
+    result = {
+        **identity,
+        "num_archs": len(frame),
+        "correlations": {s: {ds: rank_correlations(frame[s], frame[ds]) for ds in DATASETS} for s in score_names},
+        "seconds_per_arch": float(frame["seconds"].mean()),
+        "scoring_wall_time_s": round(elapsed, 2),
+        "device": ",".join(sorted(frame["device"].astype(str).unique())),  # where the rows were scored
+        "workers": workers,
+        "num_threads": num_threads,
+    }
+    atomic_write_json(out_dir / "correlations.json", result)
+    return result
+
+
+def save_scatter(frame: pd.DataFrame, score: str, correlations: pd.DataFrame, path: Path) -> None:
+    """One panel per dataset: score against test accuracy, τ and ρ in the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = frame[score].to_numpy(dtype=np.float64)
+    positive = x[np.isfinite(x) & (x > 0)]
+    log_x = len(positive) == np.isfinite(x).sum() and len(positive) > 0 and positive.max() / positive.min() > 100
+    fig, axes = plt.subplots(1, len(DATASETS), figsize=(4.2 * len(DATASETS), 3.6), constrained_layout=True)
+    for ax, ds in zip(axes, DATASETS):
+        c = correlations[correlations.dataset == ds].iloc[0]
+        ax.scatter(x, frame[ds], s=6, alpha=0.5, linewidths=0)
+        if log_x:
+            ax.set_xscale("log")
+        ax.set_xlabel(score)
+        ax.set_ylabel(f"{ds} test accuracy (%)")
+        ax.set_title(f"{ds}: τ={c.kendall_tau:.3f}  ρ={c.spearman_rho:.3f}  (n={c.n})", fontsize=9)
+    atomic_save_figure(path, fig, dpi=110)
+    plt.close(fig)
+
+
+def report(result: dict) -> str:
+    lines = [f"{result['num_archs']} architectures, {result['seconds_per_arch']:.2f} s/arch"]
+    for score, per_ds in result["correlations"].items():
+        cells = "  ".join(f"{ds}: τ={c['kendall_tau']:+.3f} ρ={c['spearman_rho']:+.3f}" for ds, c in per_ds.items())
+        lines.append(f"  {score:>15}  {cells}")
+    return "\n".join(lines)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+def main(cfg: DictConfig) -> float | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        result = run_study(cfg, out_dir)
+    except TenasError as err:
+        log.error("%s", err)
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+    print(report(result))
+    print(f"outputs: {out_dir}")
+    first = result["correlations"][next(iter(result["correlations"]))]
+    return first["cifar10"]["kendall_tau"]
+
+
+if __name__ == "__main__":
+    main()
