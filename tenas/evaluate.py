@@ -47,6 +47,7 @@ from omegaconf import DictConfig, OmegaConf
 from search_spaces.nasbench201 import NB201Network, parse_arch
 from tenas.benchmark import DATASETS, load_benchmark
 from tenas.data import build_dataset
+from tenas.cli import run_or_exit
 from tenas.errors import TenasError
 from tenas.init import kaiming_init_
 from tenas.io import atomic_save_figure, atomic_write_csv, atomic_write_json, atomic_write_text
@@ -384,15 +385,7 @@ def report(result: dict) -> str:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> float | None:
-    from hydra.core.hydra_config import HydraConfig
-
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        result = run_study(cfg, out_dir)
-    except TenasError as err:
-        log.error("%s", err)
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
+    result, out_dir = run_or_exit(run_study, cfg)
     print(report(result))
     print(f"outputs: {out_dir}")
     first = result["correlations"][next(iter(result["correlations"]))]

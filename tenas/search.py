@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from search_spaces import get_space
 from tenas.data import build_dataset
+from tenas.cli import run_or_exit
 from tenas.errors import TenasError
 from tenas.indicators import LinearRegionIndicator, NTKIndicator
 from tenas.io import atomic_write_csv, atomic_write_json, atomic_write_text
@@ -146,15 +147,7 @@ def report(result: dict) -> str:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="search")
 def main(cfg: DictConfig) -> float | None:
-    from hydra.core.hydra_config import HydraConfig
-
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        result = run_search(cfg, out_dir)
-    except TenasError as err:
-        log.error("%s", err)
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
+    result, out_dir = run_or_exit(run_search, cfg)
     print(report(result))
     print(f"outputs: {out_dir}")
     return result.get("test_accuracy", {}).get("cifar10")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import logging
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tqdm import tqdm
 
 from tenas.complexity import count_flops, count_parameters
 from tenas.data import build_dataset
+from tenas.cli import run_or_exit
 from tenas.errors import TenasError
 from tenas.export import SearchedArchitecture, read_genotype_file
 from tenas.io import atomic_write_bytes, atomic_write_csv, atomic_write_json, atomic_write_text
@@ -208,15 +208,7 @@ def run_training(cfg: DictConfig, out_dir: Path) -> dict:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from hydra.core.hydra_config import HydraConfig
-
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        result = run_training(cfg, out_dir)
-    except TenasError as err:
-        log.error("%s", err)
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(1)
+    result, out_dir = run_or_exit(run_training, cfg)
     print(f"{result['genotype']}\n  {result['params_M']:.3f}M params, {result['flops_M']:.1f}M FLOPs, {result['steps']}/{result['total_steps']} steps")
     if result["test_accuracy"] is not None:
         print(f"  test accuracy: {result['test_accuracy']:.2f}% on {result['test_images']} images")
