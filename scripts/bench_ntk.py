@@ -63,17 +63,15 @@ def batch(n: int, device) -> tuple[torch.Tensor, str]:
     return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(0)).to(device), "random images (shared sample absent)"
 
 
-def timed(fn, repeats: int) -> tuple[list[float], float]:
-    times, value = [], None
-    for _ in range(repeats):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        value = fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return times, value
+def timed(fn) -> tuple[float, float]:
+    """(wall seconds, value) of one call, synchronising CUDA around it."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    value = fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, value
 
 
 BEST_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -126,7 +124,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if args.probe:
-        return memory_probe(*args.probe, device)
+        case, size, chunk = args.probe
+        return memory_probe(case, int(size), chunk, device)
     if args.memory:
         return memory_table(args)
 
@@ -148,8 +147,8 @@ def main() -> None:
     kappas = {}
     for _ in range(args.repeats):
         for name, fn in methods.items():
-            t, kappas[name] = timed(fn, 1)
-            times[name] += t
+            seconds, kappas[name] = timed(fn)
+            times[name].append(seconds)
     best = {name: min(t) for name, t in times.items()}
     median = {name: statistics.median(t) for name, t in times.items()}
 

@@ -1,6 +1,5 @@
 """Linear-region count: exact on known cases and against an independent count; leaves the model as found."""
 import itertools
-import warnings
 
 import numpy as np
 import pytest
