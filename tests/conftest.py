@@ -24,15 +24,3 @@ def cifar10_npz() -> Path:
 @pytest.fixture
 def nb201_csv() -> Path:
     return shared_file("nb201/nb201_hp200_test_acc.csv")
-
-
-@pytest.fixture
-def one_thread():
-    """Run a test with one intra-op thread: networks of thousands of tiny ops (the DARTS supernet)
-    run several times slower with two threads on a busy 2-core machine."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

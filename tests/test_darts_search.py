@@ -12,6 +12,7 @@ from tenas.pruning import decide_edges, prune_ops
 from tenas.ranking import get_ranking
 from tenas.search import report, run_search
 from tests.conftest import REPO
+from tests.threads import single_thread  # noqa: F401  (autouse: one torch thread)
 
 
 class EdgeWeightIndicator:
@@ -89,7 +90,7 @@ def test_op_pruning_then_edge_decision_gives_a_genotype():
 
 
 @pytest.mark.slow
-def test_darts_search_on_the_shared_cifar10_sample(cifar10_npz, tmp_path, one_thread):
+def test_darts_search_on_the_shared_cifar10_sample(cifar10_npz, tmp_path):
     overrides = ["search_space=darts", "dataset=npz", f"dataset.path={cifar10_npz}", "search.repeats=1", "search.batch_size=2",
                  "search_space.ops_per_edge=6"]
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):

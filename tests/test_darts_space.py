@@ -25,8 +25,8 @@ from search_spaces.darts import (
 from search_spaces.darts.model import Cell, drop_path
 from tenas.complexity import count_flops, count_parameters
 from tenas.init import kaiming_init_
+from tests.threads import single_thread  # noqa: F401  (autouse: one torch thread)
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_genotype(rng: random.Random) -> Genotype:
@@ -126,6 +126,66 @@ def test_single_path_supernet_equals_the_standalone_network_of_its_genotype():
         standalone.train(mode)
         torch.testing.assert_close(supernet(x), standalone(x), rtol=1e-5, atol=1e-6)
     assert space.genotype(supernet.alive) == check_genotype(DARTS_V2)
+
+
+def twin_supernets(C: int = 2, stem: bool = True):
+    """The fused scoring supernet and a plain copy with the same weights and buffers."""
+    space = get_space("darts", C=C)
+    fused = space.build_supernet(num_classes=10, stem=stem)
+    kaiming_init_(fused, torch.Generator().manual_seed(0))
+    plain = DartsNetwork(C, 10, CELL_TYPES, stem="cifar" if stem else "none", stem_multiplier=1, final_bn_relu=True)
+    plain.load_state_dict(fused.state_dict())
+    no_none = space.full_alive_set().without_op_everywhere("none")
+    sparse = no_none.without("normal", 0, "sep_conv_3x3").without("normal", 3, None).without("reduce", 1, "dil_conv_5x5")
+    for e in (5, 6, 9):
+        sparse = sparse.without("reduce", e, None)
+    return fused, plain, [space.full_alive_set(), no_none, sparse, space.alive_set_for(DARTS_V2)]
+
+
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_fused_cells_compute_the_plain_function(train):
+    fused, plain, alive_sets = twin_supernets()
+    assert all(c.fused for c in fused.cells) and not any(c.fused for c in plain.cells)
+    x = torch.randn(6, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    for alive in alive_sets:
+        outs = []
+        for net in (fused, plain):
+            net.set_alive(alive)
+            net.train(train)
+            net.zero_grad()
+            y = net(x)
+            y.square().sum().backward()
+            outs.append((y, {n: p.grad for n, p in net.named_parameters()}, {k: v.clone() for k, v in net.state_dict().items()}))
+        (y_f, g_f, s_f), (y_p, g_p, s_p) = outs
+        torch.testing.assert_close(y_f, y_p, rtol=1e-4, atol=1e-5)
+        for name in g_p:
+            assert (g_f[name] is None) == (g_p[name] is None), name
+            if g_p[name] is not None:
+                torch.testing.assert_close(g_f[name], g_p[name], rtol=1e-3, atol=1e-4)
+        for key in s_p:  # running statistics and num_batches_tracked updated alike
+            torch.testing.assert_close(s_f[key], s_p[key], rtol=1e-4, atol=1e-5)
+
+
+def test_fused_cells_fall_back_when_batchnorms_cannot_be_stacked():
+    fused, plain, alive_sets = twin_supernets()
+    for net in (fused, plain):  # a cumulative average in one op: stacking could not reproduce it
+        net.cells[0].edges[0]["sep_conv_3x3"][1][3].momentum = None
+        net.set_alive(alive_sets[1])
+    x = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(fused(x), plain(x), rtol=1e-4, atol=1e-5)
+    for (key, a), b in zip(fused.state_dict().items(), plain.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=key)
+
+
+def test_fused_thin_supernet_has_the_plain_linear_regions():
+    from tenas.proxies.linear_regions import count_linear_regions
+
+    fused, plain, alive_sets = twin_supernets(C=1, stem=False)
+    crops = torch.randn(500, 1, 3, 3, generator=torch.Generator().manual_seed(3))
+    for alive in alive_sets:
+        fused.set_alive(alive)
+        plain.set_alive(alive)
+        assert count_linear_regions(fused, crops) == count_linear_regions(plain, crops)
 
 
 def test_genotype_refuses_an_unfinished_search():

@@ -13,8 +13,8 @@ from tenas.errors import TenasError
 from tenas.export import read_genotype_file
 from tenas.train import cutout, resolve_recipe, run_training
 from tests.conftest import REPO, shared_file
+from tests.threads import single_thread  # noqa: F401  (autouse: one torch thread)
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 NB201_BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 

@@ -20,7 +20,8 @@ from search_spaces.darts.ops import OP_NAMES, OPS
 
 @register_space("darts")
 class DartsSpace(SearchSpace):
-    """TE-NAS's scoring supernet: stem (``stem_multiplier * C``), the cells of ``cells``, BN+ReLU, pool, linear."""
+    """TE-NAS's scoring supernet: stem (``stem_multiplier * C``), the cells of ``cells``, BN+ReLU, pool, linear
+    (fused cells: the same function as the plain ones, computed with stacked ops)."""
 
     name = "darts"
     op_names = OP_NAMES
@@ -34,7 +35,7 @@ class DartsSpace(SearchSpace):
     def build_supernet(self, num_classes: int, C: int | None = None, stem: bool = True) -> DartsNetwork:
         """Every op on every edge; ``stem=False`` feeds inputs of ``stem_multiplier * C`` channels straight to the cells."""
         return DartsNetwork(self.C if C is None else C, num_classes, self.cells, stem="cifar" if stem else "none",
-                            stem_multiplier=self.stem_multiplier, final_bn_relu=True)
+                            stem_multiplier=self.stem_multiplier, final_bn_relu=True, fused=True)
 
     def edge_groups(self, alive: AliveSet) -> list[tuple[str, list[int]]]:
         """The incoming edges of each intermediate node, normal cell first, then reduce."""

@@ -5,7 +5,9 @@ genotype's one on the genotype's edges and none elsewhere in a standalone
 network). At forward time an edge outputs the average of its ops alive in
 ``self.alive`` (one mask per cell type, ``normal`` and ``reduce``); an edge with
 nothing alive contributes nothing to its node, and a node with no input is zero.
-A cell outputs its 4 intermediate nodes concatenated (4C channels).
+A cell outputs its 4 intermediate nodes concatenated (4C channels). ``fused=True``
+computes the same function with stacked ops (:mod:`search_spaces.darts.fused`);
+the scoring supernet uses it.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import torch
 from torch import nn
 
 from search_spaces.base import AliveSet, Supernet
+from search_spaces.darts.fused import fused_cell_forward
 from search_spaces.darts.genotype import CELL_TYPES, EDGES, NUM_NODES, check_genotype, edge_index
 from search_spaces.darts.ops import OP_NAMES, OPS, FactorizedReduce, ReLUConvBN
 
@@ -29,9 +32,10 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
 class Cell(nn.Module):
     """A normal or reduction cell over inputs ``s0, s1`` (reduction: stride 2 on the edges from the inputs)."""
 
-    def __init__(self, cell_type: str, candidate_ops, C_prev_prev: int, C_prev: int, C: int, reduction_prev: bool, affine: bool = True):
+    def __init__(self, cell_type: str, candidate_ops, C_prev_prev: int, C_prev: int, C: int, reduction_prev: bool,
+                 affine: bool = True, fused: bool = False):
         super().__init__()
-        self.cell_type, self.C = cell_type, C
+        self.cell_type, self.C, self.fused = cell_type, C, fused
         self.reduction = cell_type == "reduce"
         self.preprocess0 = FactorizedReduce(C_prev_prev, C, affine) if reduction_prev else ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine)
         self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine)
@@ -41,6 +45,8 @@ class Cell(nn.Module):
         )
 
     def forward(self, s0, s1, alive_ops: Sequence[Sequence[str]], drop_prob: float = 0.0):
+        if self.fused and not (drop_prob > 0 and self.training):
+            return fused_cell_forward(self, s0, s1, alive_ops)
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for node in range(NUM_NODES):
             total = None
@@ -108,10 +114,12 @@ class DartsNetwork(Supernet):
     ``stem_multiplier * C``), ``imagenet`` (three stride-2 convs) or ``none``.
     ``auxiliary_at``: index of the cell after which the auxiliary head reads.
     ``final_bn_relu``: BN + ReLU before pooling (TE-NAS's scoring supernet).
+    ``fused``: the cells' fused forward (same function, faster).
     """
 
     def __init__(self, C: int, num_classes: int, cell_types=CELL_TYPES, candidate_ops=None, stem: str = "cifar",
-                 stem_multiplier: int = 3, auxiliary_at: int | None = None, final_bn_relu: bool = False, affine: bool = True):
+                 stem_multiplier: int = 3, auxiliary_at: int | None = None, final_bn_relu: bool = False, affine: bool = True,
+                 fused: bool = False):
         super().__init__()
         if candidate_ops is None:
             candidate_ops = {c: [list(OP_NAMES)] * len(EDGES) for c in CELL_TYPES}
@@ -125,7 +133,7 @@ class DartsNetwork(Supernet):
             if cell_type not in CELL_TYPES:
                 raise ValueError(f"unknown cell type {cell_type!r}; choose from {list(CELL_TYPES)}")
             C_curr = C_curr * 2 if cell_type == "reduce" else C_curr
-            self.cells.append(Cell(cell_type, candidate_ops[cell_type], C_prev_prev, C_prev, C_curr, reduction_prev, affine))
+            self.cells.append(Cell(cell_type, candidate_ops[cell_type], C_prev_prev, C_prev, C_curr, reduction_prev, affine, fused))
             C_prev_prev, C_prev, reduction_prev = C_prev, NUM_NODES * C_curr, cell_type == "reduce"
             if i == auxiliary_at:
                 self.auxiliary = AuxiliaryHead(C_prev, num_classes)
