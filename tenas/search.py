@@ -36,7 +36,7 @@ def build_indicators(names, space, dataset, cfg, device):
     for name in names:
         if name == "ntk":
             net = space.build_supernet(num_classes=dataset.num_classes)
-            indicators.append(NTKIndicator(net, dataset, cfg.search.batch_size, device, cfg.search.get("ntk_chunk_size", 8)))
+            indicators.append(NTKIndicator(net, dataset, cfg.search.batch_size, device, cfg.search.ntk_chunk_size))
         elif name == "linear_regions":
             lr = cfg.ranking.get("linear_regions") or {}
             thin = space.build_supernet(num_classes=dataset.num_classes, C=lr.get("width", 1), stem=False)
@@ -86,7 +86,7 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
     generator = torch.Generator().manual_seed(int(cfg.seed))
     device = resolve_device(str(cfg.device))
     dataset = build_dataset(cfg.dataset)
-    space_options = {k: v for k, v in OmegaConf.to_container(cfg.search_space, resolve=True).items() if k not in ("name", "ops_per_edge")}
+    space_options = {k: v for k, v in OmegaConf.to_container(cfg.search_space, resolve=True).items() if k not in ("name", "ops_per_edge", "ntk_chunk_size")}
     space = get_space(cfg.search_space.name, **space_options)
     ranking = get_ranking(cfg.ranking.name)
     indicators = build_indicators(ranking.indicators, space, dataset, cfg, device)

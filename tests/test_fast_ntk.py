@@ -25,7 +25,18 @@ CASES = {
     "conv3x3": lambda x, w, b: F.conv2d(x, w, None, 1, 1),
     "conv1x1": lambda x, w, b: F.conv2d(x, w[:, :, 1:2, 1:2]),
     "conv3x3-bias-pad2": lambda x, w, b: F.conv2d(x, w, b, padding=2),
-    "conv-stride2 (stock)": lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
+    "conv-stride2": lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1),
+    "conv-dilated-stride2": lambda x, w, b: F.conv2d(x, w, None, stride=2, padding=2, dilation=2),
+    "conv1x1-stride2": lambda x, w, b: F.conv2d(x, w[:, :, :1, :1], None, stride=2),
+    "conv-padding-too-wide (stock)": lambda x, w, b: F.conv2d(x, w[:, :, :1, :1], None, padding=1),
+    "depthwise": lambda x, w, b: F.conv2d(x, w[:4, :1], None, padding=1, groups=4),
+    "depthwise-5x5-dilated-stride2": lambda x, w, b: F.conv2d(x, w[:4].reshape(4, 1, 6, 6)[..., :5, :5], None, 2, 4, 2, 4),
+    "grouped": lambda x, w, b: F.conv2d(x, w[:4, :2], b[:4], padding=1, groups=2),
+    "grouped1x1": lambda x, w, b: F.conv2d(x, w[:4, :2, :1, :1], None, groups=2),
+    "channel-scale": lambda x, w, b: F.conv2d(x, w[:4, :1, :1, :1], None, groups=4),
+    "channel-scale-stride2": lambda x, w, b: F.conv2d(x, w[:4, :1, :1, :1], None, stride=2, groups=4),
+    "single-channel": lambda x, w, b: F.conv2d(x[:, :1], w[:1, :1], None, padding=1),
+    "single-channel-dilated": lambda x, w, b: F.conv2d(x[:, 1:2], w[1:2, 2:3], None, padding=2, dilation=2),
     "avgpool-exclude-pad": lambda x, w, b: F.avg_pool2d(x, 3, 1, 1, count_include_pad=False),
     "avgpool-include-pad": lambda x, w, b: F.avg_pool2d(x, 3, stride=1, padding=1),
     "avgpool5": lambda x, w, b: F.avg_pool2d(x, 5, 1, 2, count_include_pad=False),
@@ -58,12 +69,18 @@ class EveryRoutedOp(nn.Module):
         self.c2 = nn.Conv2d(4, 4, 1)
         self.bn2 = nn.BatchNorm2d(4, affine=False)
         self.pool = nn.AvgPool2d(3, 1, 1, count_include_pad=False)
+        self.depthwise = nn.Conv2d(4, 4, 5, stride=2, padding=4, dilation=2, groups=4, bias=False)
+        self.pointwise = nn.Conv2d(4, 4, 1, groups=2, bias=False)
+        self.scale = nn.Conv2d(4, 4, 1, groups=4, bias=False)
+        self.single = nn.Conv2d(1, 1, 3, padding=2, dilation=2, bias=False)
         self.down = nn.Conv2d(4, 6, 3, stride=2, padding=1)
         self.head = nn.Linear(6, 5)
 
     def forward(self, x):
         x = torch.relu(self.bn1(self.c1(x)))
         x = self.pool(torch.relu(self.bn2(self.c2(x)))) + x
+        x = self.scale(self.pointwise(self.depthwise(x)))
+        x = torch.cat([self.single(x[:, :1]), x[:, 1:]], 1)
         return self.head(self.down(x).mean((2, 3)))
 
 

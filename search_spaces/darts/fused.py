@@ -116,5 +116,8 @@ def fused_cell_forward(cell, s0: torch.Tensor, s1: torch.Tensor, alive_ops) -> t
                 else:
                     outs.append(cell.edges[k][op](src))
             if outs:
-                edge_out[k] = outs[0] if len(outs) == 1 else torch.stack(outs).mean(0)
+                total = outs[0]
+                for out in outs[1:]:
+                    total = total + out
+                edge_out[k] = total if len(outs) == 1 else total * (1.0 / len(outs))
     return torch.cat(states[2:], dim=1)

@@ -5,10 +5,15 @@ activations of a TE-NAS scoring network three ops dominate a backward pass
 (figures: this project's 2-core CPU, one thread):
 
 - ``conv2d``'s input gradient (the oneDNN backward-data kernel) costs ~7x its
-  forward. For stride 1 the input gradient IS a forward convolution of the output
-  gradient with the transposed, flipped kernel (a channel matmul for 1x1), so
-  :class:`Conv2dFunction` computes it that way; weight gradients of 1x1 kernels
-  are one matmul.
+  forward, and its grouped / depthwise backward kernels (the DARTS ops) run at
+  ~1 GFLOP/s. The input gradient IS a forward convolution of the output gradient,
+  spread back onto the stride-1 grid, with the flipped kernel whose in/out
+  channels swap within each group; :class:`Conv2dFunction` computes it that way
+  (a channel matmul for dense 1x1, a channel scale for one-channel groups,
+  channels-last layout for grouped kernels, shifted multiply-adds for a single
+  channel). Weight gradients of grouped and 1x1 kernels are one batched matmul of
+  output gradients and input patches per group, the patches shared by a whole
+  chunk of cotangents (:class:`_GroupedWeightGrad`).
 - ``avg_pool2d`` (k x k, stride 1, padding k // 2) costs ~8x a box filter of
   shifted adds, which :class:`BoxPoolFunction` uses forward and backward (the box
   filter is its own adjoint).
@@ -36,41 +41,141 @@ def _pair(value) -> tuple[int, int]:
 
 
 class Conv2dFunction(torch.autograd.Function):
-    """``conv2d`` with stride 1, dilation 1, groups 1 and padding < kernel size (see module doc)."""
+    """``conv2d`` with any stride, dilation and groups, and padding at most ``dilation * (k - 1)`` (see module doc)."""
 
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(x, weight, bias, padding):
-        return F.conv2d(x, weight, bias, 1, padding)
+    def forward(x, weight, bias, stride, padding, dilation, groups):
+        return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, weight, bias, padding = inputs
+        x, weight, bias, stride, padding, dilation, groups = inputs
         ctx.save_for_backward(x, weight)
-        ctx.padding, ctx.has_bias = padding, bias is not None
+        ctx.stride, ctx.padding, ctx.dilation, ctx.groups = stride, padding, dilation, groups
+        ctx.has_bias = bias is not None
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        kh, kw = weight.shape[-2:]
-        ph, pw = ctx.padding
         grad_x = grad_w = grad_b = None
-        pointwise = (kh, kw) == (1, 1)
         if ctx.needs_input_grad[0]:
-            if pointwise:
-                grad_x = (weight[:, :, 0, 0].t() @ grad.flatten(2)).view(x.shape)
-            else:
-                grad_x = F.conv2d(grad, weight.transpose(0, 1).flip(-2, -1), None, 1, (kh - 1 - ph, kw - 1 - pw))
+            grad_x = _conv_input_grad(grad, weight, x.shape[-2:], ctx.stride, ctx.padding, ctx.dilation, ctx.groups)
         if ctx.needs_input_grad[1]:
-            if pointwise:
-                channels_first = grad.transpose(0, 1).reshape(grad.shape[1], -1)
-                grad_w = (channels_first @ x.transpose(0, 1).reshape(x.shape[1], -1).t())[:, :, None, None]
-            else:
-                grad_w = torch.ops.aten.convolution_backward(grad, x, weight, None, [1, 1], [ph, pw], [1, 1], False, [0, 0], 1, [False, True, False])[1]
+            grad_w = _conv_weight_grad(grad, x, weight, ctx.stride, ctx.padding, ctx.dilation, ctx.groups)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad.sum((0, 2, 3))
-        return grad_x, grad_w, grad_b, None
+        return grad_x, grad_w, grad_b, None, None, None, None
+
+
+def _conv_input_grad(grad, weight, size, stride, padding, dilation, groups):
+    """The input gradient as a forward convolution: the output gradient, spread back onto the stride-1
+    grid (zeros between), convolved with the flipped kernel whose in/out channels swap within each group."""
+    (kh, kw), (sh, sw), (dh, dw) = weight.shape[-2:], stride, dilation
+    span = (dh * (kh - 1), dw * (kw - 1))
+    if (sh, sw) != (1, 1):  # the stride-1 output grid has these sizes; the strided output sits on every s-th point
+        full = [size[i] + 2 * padding[i] - span[i] for i in range(2)]
+        ho, wo = grad.shape[-2:]
+        grad = F.pad(grad.reshape(*grad.shape[:-2], ho, 1, wo, 1), (0, sw - 1, 0, 0, 0, sh - 1))
+        grad = grad.reshape(*grad.shape[:-4], ho * sh, wo * sw)[..., : full[0], : full[1]]
+        grad = F.pad(grad, (0, full[1] - grad.shape[-1], 0, full[0] - grad.shape[-2]))
+    c_out, c_in_group = weight.shape[:2]
+    pointwise = (kh, kw) == (1, 1) and padding == (0, 0)
+    if pointwise and groups == 1:
+        return (weight[:, :, 0, 0].t() @ grad.flatten(2)).view(*grad.shape[:-3], c_in_group, *grad.shape[-2:])
+    if pointwise and c_in_group == 1 and c_out == groups:  # one channel in and out per group: a channel scale
+        return grad * weight.view(c_out, 1, 1)
+    flipped = weight.flip(-2, -1).view(groups, c_out // groups, c_in_group, kh, kw).transpose(1, 2)
+    flipped = flipped.reshape(groups * c_in_group, c_out // groups, kh, kw)
+    padding = (span[0] - padding[0], span[1] - padding[1])
+    if c_out == 1 and c_in_group == 1:
+        return _single_channel_conv(grad, flipped, padding, dilation)
+    if groups == 1:
+        return F.conv2d(grad, flipped, None, 1, padding, dilation)
+    return _GroupedConv.apply(grad, flipped, padding, dilation, groups)
+
+
+def _single_channel_conv(x, weight, padding, dilation):
+    """Stride-1 ``conv2d`` of a one-channel ``x`` with a ``[1, 1, kh, kw]`` kernel as kh * kw shifted
+    multiply-adds (several times faster than oneDNN's kernels for one channel)."""
+    (kh, kw), (ph, pw), (dh, dw) = weight.shape[-2:], padding, dilation
+    padded = F.pad(x, (pw, pw, ph, ph))
+    h, w = padded.shape[-2] - dh * (kh - 1), padded.shape[-1] - dw * (kw - 1)
+    out = None
+    for i in range(kh):
+        rows = padded[..., i * dh : i * dh + h, :]
+        for j in range(kw):
+            window, tap = rows[..., j * dw : j * dw + w], weight[0, 0, i, j]
+            out = window * tap if out is None else torch.addcmul(out, window, tap)
+    return out
+
+
+def _conv_weight_grad(grad, x, weight, stride, padding, dilation, groups):
+    """Σ over samples and positions of output gradient x input patch."""
+    c_out, c_in_group, kh, kw = weight.shape
+    if groups == 1 and (kh, kw) != (1, 1):  # oneDNN's weight-gradient kernel is fast for dense kernels
+        return torch.ops.aten.convolution_backward(grad, x, weight, None, list(stride), list(padding), list(dilation),
+                                                   False, [0, 0], 1, [False, True, False])[1]
+    if (kh, kw) == (1, 1) and padding == (0, 0) and c_in_group == 1 and c_out == groups:
+        return (grad * x[:, :, :: stride[0], :: stride[1]]).sum((0, 2, 3)).view(weight.shape)
+    return _GroupedWeightGrad.apply(grad, x, (kh, kw), stride, padding, dilation, groups)
+
+
+class _GroupedConv(torch.autograd.Function):
+    """``conv2d`` (stride 1) of a grouped kernel in channels-last layout, where oneDNN's grouped kernels are
+    several times faster; under ``vmap`` the batch dimension folds into the samples. No backward."""
+
+    @staticmethod
+    def forward(x, weight, padding, dilation, groups):
+        x = x.contiguous(memory_format=torch.channels_last)
+        return F.conv2d(x, weight, None, 1, padding, dilation, groups).contiguous()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def vmap(info, in_dims, x, weight, padding, dilation, groups):
+        if in_dims[1] is not None:
+            raise NotImplementedError("the NTK engine's grouped convolution batches over its input only")
+        x = x.movedim(in_dims[0], 0)
+        out = _GroupedConv.forward(x.flatten(0, 1), weight, padding, dilation, groups)
+        return out.view(*x.shape[:2], *out.shape[1:]), 0
+
+
+class _GroupedWeightGrad(torch.autograd.Function):
+    """A grouped (or 1x1) convolution's weight gradient as one batched matmul per group over samples
+    and positions: output gradient ``[g, o, n*L]`` x input patches ``[g, n*L, i*kh*kw]``. Under ``vmap``
+    the batch of output gradients joins ``o``, so the patches are built once. No backward."""
+
+    @staticmethod
+    def forward(grad, x, kernel, stride, padding, dilation, groups):
+        return _GroupedWeightGrad._batched(grad[None], x, kernel, stride, padding, dilation, groups)[0]
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        pass
+
+    @staticmethod
+    def _batched(grad, x, kernel, stride, padding, dilation, groups):
+        """``grad``: ``[b, n, c_out, h_out, w_out]`` -> ``[b, c_out, c_in / groups, kh, kw]``."""
+        b, n, c_out = grad.shape[:3]
+        c_in = x.shape[1]
+        if kernel == (1, 1) and padding == (0, 0):
+            patches = x[:, :, :: stride[0], :: stride[1]].reshape(n, groups, c_in // groups, -1)
+        else:
+            patches = F.unfold(x, kernel, dilation, padding, stride).view(n, groups, c_in // groups * kernel[0] * kernel[1], -1)
+        patches = patches.permute(1, 0, 3, 2).reshape(groups, -1, patches.shape[2])
+        out_grad = grad.reshape(b, n, groups, c_out // groups, -1).permute(2, 0, 3, 1, 4).reshape(groups, b * (c_out // groups), -1)
+        w = torch.bmm(out_grad, patches).view(groups, b, c_out // groups, c_in // groups, *kernel)
+        return w.transpose(0, 1).reshape(b, c_out, c_in // groups, *kernel)
+
+    @staticmethod
+    def vmap(info, in_dims, grad, x, kernel, stride, padding, dilation, groups):
+        if in_dims[1] is not None:
+            raise NotImplementedError("the NTK engine's weight gradient batches over output gradients only")
+        return _GroupedWeightGrad._batched(grad.movedim(in_dims[0], 0), x, kernel, stride, padding, dilation, groups), 0
 
 
 _INVERSE_COUNTS: dict = {}
@@ -179,12 +284,12 @@ class fast_backward_ops(TorchFunctionMode):
 
 
 def _route_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    if input.device.type != "cpu" or input.dim() != 4 or isinstance(padding, str) or groups != 1:
+    if input.device.type != "cpu" or input.dim() != 4 or isinstance(padding, str):
         return None
-    padding = _pair(padding)
-    if _pair(stride) != (1, 1) or _pair(dilation) != (1, 1) or padding[0] >= weight.shape[-2] or padding[1] >= weight.shape[-1]:
+    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    if any(padding[i] > dilation[i] * (weight.shape[2 + i] - 1) for i in range(2)):
         return None
-    return Conv2dFunction.apply(input, weight, bias, padding)
+    return Conv2dFunction.apply(input, weight, bias, stride, padding, dilation, groups)
 
 
 def _route_avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
