@@ -11,7 +11,10 @@ and median wall times are reported. Second line: the same loop on the unfused
 supernet layout (the previous ``NB201Network``, same weights, same κ), i.e. the
 speed-up over the whole previous pipeline.
 
-    python scripts/bench_ntk.py [--batch 32] [--repeats 5] [--threads 1] [--device cpu]
+    python scripts/bench_ntk.py [--batch 32] [--repeats 5] [--threads 1] [--device cpu] [--space nasbench201|darts]
+
+``--space darts`` times the DARTS scoring supernet (C=1, one normal and one reduction
+cell, every op alive) instead, with the DARTS search's chunk size (32).
 
 ``--memory`` instead measures peak memory against ``chunk_size`` on two larger cases
 (the benchmark's C=16, N=5 network of the best cell at batch 32, and the scoring
@@ -111,12 +114,31 @@ def memory_table(args) -> None:
         print(f"bench_ntk memory, {label}, {args.device}: " + "; ".join(cells))
 
 
+def scoring_networks(space_name: str):
+    """(fused scoring supernet, the same function in the unfused layout, the search's NTK chunk size, label)."""
+    space = get_space(space_name)
+    supernet = space.build_supernet(num_classes=10)
+    kaiming_init_(supernet, torch.Generator().manual_seed(0))
+    if space_name == "darts":
+        from search_spaces.darts import DartsNetwork
+
+        previous = DartsNetwork(space.C, 10, space.cells, stem_multiplier=space.stem_multiplier, final_bn_relu=True)  # unfused cells
+        chunk, label = 32, "DARTS supernet C=1, normal + reduction cell"
+    else:
+        previous = NB201Network(C=3, N=1, num_classes=10)
+        chunk, label = 8, "NB201 supernet C=3 N=1"
+    previous.load_state_dict(supernet.state_dict())
+    return supernet, previous, chunk, label
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1, as the search; 0 = torch's own)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--space", choices=["nasbench201", "darts"], default="nasbench201",
+                        help="the scoring supernet to time (DARTS: C=1, a normal and a reduction cell, chunk size 32 as the search)")
     parser.add_argument("--memory", action="store_true", help="peak memory against chunk_size instead of timing")
     parser.add_argument("--probe", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -129,15 +151,12 @@ def main() -> None:
     if args.memory:
         return memory_table(args)
 
-    space = get_space("nasbench201")
-    supernet = space.build_supernet(num_classes=10).to(device)
-    kaiming_init_(supernet, torch.Generator().manual_seed(0))
-    previous = NB201Network(C=3, N=1, num_classes=10).to(device)  # the unfused layout, same function
-    previous.load_state_dict(supernet.state_dict())
+    supernet, previous, chunk, label = scoring_networks(args.space)
+    supernet, previous = supernet.to(device), previous.to(device)
     x, source = batch(args.batch, device)
 
     methods = {
-        "tenas": lambda: ntk_condition_number(supernet, x),
+        "tenas": lambda: ntk_condition_number(supernet, x, chunk_size=chunk),
         "loop": lambda: per_sample_loop_kappa(supernet, x),
         "loop_unfused": lambda: per_sample_loop_kappa(previous, x),
     }
@@ -155,7 +174,7 @@ def main() -> None:
     def rel(a, b):
         return abs(kappas[a] - kappas[b]) / abs(kappas[b])
 
-    setting = f"NB201 supernet C=3 N=1, all ops alive, batch {args.batch} of {source}, {device}, {torch.get_num_threads()} thread(s), best of {args.repeats}"
+    setting = f"{label}, all ops alive, batch {args.batch} of {source}, {device}, {torch.get_num_threads()} thread(s), best of {args.repeats}"
     print(
         f"bench_ntk: per-sample loop {best['loop']:.3f}s (median {median['loop']:.3f}s), tenas.ntk_condition_number {best['tenas']:.3f}s "
         f"(median {median['tenas']:.3f}s), speed-up {best['loop'] / best['tenas']:.2f}x; "

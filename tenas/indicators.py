@@ -16,7 +16,28 @@ from tenas.ntk import ntk_condition_number
 from tenas.proxies.linear_regions import count_linear_regions
 
 
-class NTKIndicator:
+class SupernetIndicator:
+    """Scores alive-sets one by one on ``self.net`` (each subclass's ``score_current``), timing itself."""
+
+    net: Supernet
+    seconds: float
+
+    def score(self, alive_sets: Sequence[AliveSet], progress: Callable[[int], None] | None = None) -> list[float]:
+        start = time.perf_counter()
+        scores = []
+        for i, alive in enumerate(alive_sets):
+            with self.net.trying(alive):
+                scores.append(self.score_current())
+            if progress:
+                progress(i)
+        self.seconds += time.perf_counter() - start
+        return scores
+
+    def score_current(self) -> float:
+        raise NotImplementedError
+
+
+class NTKIndicator(SupernetIndicator):
     """κ of the supernet's NTK on one batch of ``batch_size`` training images (train-mode BN).
 
     Each repeat re-draws Kaiming-normal weights and a batch; the origin and all
@@ -37,19 +58,11 @@ class NTKIndicator:
         self.inputs = self.dataset.sample(self.batch_size, generator).to(self.device)
         self.seconds += time.perf_counter() - start
 
-    def score(self, alive_sets: Sequence[AliveSet], progress: Callable[[int], None] | None = None) -> list[float]:
-        start = time.perf_counter()
-        scores = []
-        for i, alive in enumerate(alive_sets):
-            with self.net.trying(alive):
-                scores.append(ntk_condition_number(self.net, self.inputs, chunk_size=self.chunk_size))
-            if progress:
-                progress(i)
-        self.seconds += time.perf_counter() - start
-        return scores
+    def score_current(self) -> float:
+        return ntk_condition_number(self.net, self.inputs, chunk_size=self.chunk_size)
 
 
-class LinearRegionIndicator:
+class LinearRegionIndicator(SupernetIndicator):
     """#LR of a thin supernet (no stem) over ``num_batches`` x ``batch_size`` random crops.
 
     Each sample is a crop of ``crop_size x crop_size`` pixels of a random training
@@ -81,16 +94,8 @@ class LinearRegionIndicator:
         ]
         self.seconds += time.perf_counter() - start
 
-    def score(self, alive_sets: Sequence[AliveSet], progress: Callable[[int], None] | None = None) -> list[float]:
-        start = time.perf_counter()
-        scores = []
-        for i, alive in enumerate(alive_sets):
-            with self.net.trying(alive):
-                scores.append(float(count_linear_regions(self.net, self.batches)))
-            if progress:
-                progress(i)
-        self.seconds += time.perf_counter() - start
-        return scores
+    def score_current(self) -> float:
+        return float(count_linear_regions(self.net, self.batches))
 
 
 def input_channels(net: torch.nn.Module) -> int:

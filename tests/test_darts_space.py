@@ -26,6 +26,7 @@ from search_spaces.darts.model import Cell, drop_path
 from tenas.complexity import count_flops, count_parameters
 from tenas.init import kaiming_init_
 from tests.threads import single_thread  # noqa: F401  (autouse: one torch thread)
+from tests.twins import assert_same_function
 
 
 
@@ -147,23 +148,7 @@ def test_fused_cells_compute_the_plain_function(train):
     fused, plain, alive_sets = twin_supernets()
     assert all(c.fused for c in fused.cells) and not any(c.fused for c in plain.cells)
     x = torch.randn(6, 3, 16, 16, generator=torch.Generator().manual_seed(2))
-    for alive in alive_sets:
-        outs = []
-        for net in (fused, plain):
-            net.set_alive(alive)
-            net.train(train)
-            net.zero_grad()
-            y = net(x)
-            y.square().sum().backward()
-            outs.append((y, {n: p.grad for n, p in net.named_parameters()}, {k: v.clone() for k, v in net.state_dict().items()}))
-        (y_f, g_f, s_f), (y_p, g_p, s_p) = outs
-        torch.testing.assert_close(y_f, y_p, rtol=1e-4, atol=1e-5)
-        for name in g_p:
-            assert (g_f[name] is None) == (g_p[name] is None), name
-            if g_p[name] is not None:
-                torch.testing.assert_close(g_f[name], g_p[name], rtol=1e-3, atol=1e-4)
-        for key in s_p:  # running statistics and num_batches_tracked updated alike
-            torch.testing.assert_close(s_f[key], s_p[key], rtol=1e-4, atol=1e-5)
+    assert_same_function(fused, plain, x, alive_sets, train)
 
 
 def test_fused_cells_fall_back_when_batchnorms_cannot_be_stacked():

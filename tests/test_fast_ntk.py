@@ -13,6 +13,7 @@ from tenas.init import kaiming_init_
 from tenas.ntk import jacobian
 from tenas.ntk.fast_backward import fast_backward_ops
 from tests.threads import single_thread  # noqa: F401  (autouse: one torch thread)
+from tests.twins import assert_same_function
 
 
 def grads(fn, *tensors):
@@ -115,24 +116,7 @@ def alive_sets():
 def test_fused_cells_compute_the_unfused_function(train):
     fused, plain = twin_networks(C=4, N=2)
     x = torch.randn(6, 3, 16, 16, generator=torch.Generator().manual_seed(2))
-    for alive in alive_sets():
-        fused.set_alive(alive)
-        plain.set_alive(alive)
-        outs = []
-        for net in (fused, plain):
-            net.train(train)
-            net.zero_grad()
-            y = net(x)
-            y.square().sum().backward()
-            outs.append((y, {n: p.grad for n, p in net.named_parameters()}, {k: v.clone() for k, v in net.state_dict().items()}))
-        (y_f, g_f, s_f), (y_p, g_p, s_p) = outs
-        torch.testing.assert_close(y_f, y_p, rtol=1e-4, atol=1e-5)
-        for name in g_p:
-            assert (g_f[name] is None) == (g_p[name] is None), name
-            if g_p[name] is not None:
-                torch.testing.assert_close(g_f[name], g_p[name], rtol=1e-3, atol=1e-4)
-        for key in s_p:  # running statistics and num_batches_tracked updated alike
-            torch.testing.assert_close(s_f[key], s_p[key], rtol=1e-4, atol=1e-5)
+    assert_same_function(fused, plain, x, alive_sets(), train)
 
 
 def test_fused_thin_network_has_the_unfused_linear_regions():
