@@ -41,7 +41,8 @@ def _pair(value) -> tuple[int, int]:
 
 
 class Conv2dFunction(torch.autograd.Function):
-    """``conv2d`` with any stride, dilation and groups, and padding at most ``dilation * (k - 1)`` (see module doc)."""
+    """``conv2d`` with any dilation and groups, padding at most ``dilation * (k - 1)``, and any stride
+    for grouped kernels (stride 1 for dense ones, whose strided oneDNN kernels are faster; see module doc)."""
 
     generate_vmap_rule = True
 
@@ -117,7 +118,11 @@ def _conv_weight_grad(grad, x, weight, stride, padding, dilation, groups):
     if groups == 1 and (kh, kw) != (1, 1):  # oneDNN's weight-gradient kernel is fast for dense kernels
         return torch.ops.aten.convolution_backward(grad, x, weight, None, list(stride), list(padding), list(dilation),
                                                    False, [0, 0], 1, [False, True, False])[1]
-    if (kh, kw) == (1, 1) and padding == (0, 0) and c_in_group == 1 and c_out == groups:
+    pointwise = (kh, kw) == (1, 1) and padding == (0, 0)
+    if pointwise and groups == 1:
+        x = x[:, :, :: stride[0], :: stride[1]]
+        return (grad.transpose(0, 1).reshape(c_out, -1) @ x.transpose(0, 1).reshape(x.shape[1], -1).t())[:, :, None, None]
+    if pointwise and c_in_group == 1 and c_out == groups:
         return (grad * x[:, :, :: stride[0], :: stride[1]]).sum((0, 2, 3)).view(weight.shape)
     return _GroupedWeightGrad.apply(grad, x, (kh, kw), stride, padding, dilation, groups)
 
@@ -288,6 +293,8 @@ def _route_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, gro
         return None
     stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
     if any(padding[i] > dilation[i] * (weight.shape[2 + i] - 1) for i in range(2)):
+        return None
+    if groups == 1 and stride != (1, 1):  # oneDNN's strided dense kernels beat the zero-spread forward convolution
         return None
     return Conv2dFunction.apply(input, weight, bias, stride, padding, dilation, groups)
 
