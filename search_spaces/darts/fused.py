@@ -84,10 +84,7 @@ def fused_cell_forward(cell, s0: torch.Tensor, s1: torch.Tensor, alive_ops) -> t
         if j >= 2:
             incoming = [edge_out[k] for k, (node, _) in enumerate(EDGES) if node == j - 2 and edge_out[k] is not None]
             if incoming:
-                total = incoming[0]
-                for out in incoming[1:]:
-                    total = total + out
-                states.append(total)
+                states.append(sum(incoming[1:], incoming[0]))
             else:
                 n, _, h, w = states[1].shape
                 size = ((h + 1) // 2, (w + 1) // 2) if cell.reduction else (h, w)
@@ -116,8 +113,5 @@ def fused_cell_forward(cell, s0: torch.Tensor, s1: torch.Tensor, alive_ops) -> t
                 else:
                     outs.append(cell.edges[k][op](src))
             if outs:
-                total = outs[0]
-                for out in outs[1:]:
-                    total = total + out
-                edge_out[k] = total if len(outs) == 1 else total * (1.0 / len(outs))
+                edge_out[k] = outs[0] if len(outs) == 1 else sum(outs[1:], outs[0]) * (1.0 / len(outs))
     return torch.cat(states[2:], dim=1)

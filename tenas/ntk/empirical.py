@@ -103,8 +103,9 @@ def jacobian(
     One forward of the whole batch, then one backward batched over the one-hot
     cotangents, ``chunk_size`` of them at a time (bounds peak memory: a batched
     backward holds ``chunk_size`` copies of the activation gradients; ``None`` =
-    all at once; 8 is the fastest on a CPU for TE-NAS's 3-channel supernet, larger
-    chunks fall out of the caches). ``train`` selects BatchNorm with batch
+    all at once; on a CPU 8 is the fastest for TE-NAS's 3-channel NAS-Bench-201
+    supernet, where larger chunks fall out of the caches, and 32 for the DARTS
+    supernet, whose grouped convolutions then build their input patches once). ``train`` selects BatchNorm with batch
     statistics (True, TE-NAS) or running statistics (False); ``None`` keeps the
     model's own mode. Columns follow :func:`select_parameters`; a selected
     parameter the forward does not use (a switched-off op) has zero columns.
