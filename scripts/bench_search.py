@@ -29,7 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. search.ntk_chunk_size=4")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. +proxy.ntk.options.chunk_size=4")
     args = parser.parse_args()
     data, table = SHARED / "cifar10" / "cifar10_train_first4000.npz", SHARED / "nb201" / "nb201_hp200_test_acc.csv"
     if not data.is_file():
@@ -54,7 +54,7 @@ def main() -> None:
             flush=True,
         )
     print(
-        f"bench_search: TE-NAS NAS-Bench-201 search, {cfg.search.repeats} repeats, batch {cfg.search.batch_size}, "
+        f"bench_search: TE-NAS NAS-Bench-201 search, {cfg.search.repeats} repeats, batch {cfg.ranking.proxies}, "
         f"{torch.get_num_threads()} thread(s), {args.device}: best {min(walls):.1f}s, median {statistics.median(walls):.1f}s of {len(walls)} run(s)"
     )
 

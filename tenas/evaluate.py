@@ -2,17 +2,18 @@
 
 A study samples ``study.num_archs`` architectures of the benchmark (without
 replacement, seeded), scores the standalone network of each with every proxy
-of ``study.proxies`` (mean over ``study.repeats`` repeats), and reports Kendall τ
-and Spearman ρ of each score against the benchmark's test accuracy on CIFAR-10,
-CIFAR-100 and ImageNet16-120. With two or more proxies it also reports their
-rank combination ``rank_sum`` (TE-NAS Fig. 9): over the sample, each proxy's
-average rank with rank 1 = best (lowest κ, most linear regions), summed; a lower
-rank-sum is better.
+of ``study.proxies`` (mean over ``study.repeats`` repeats), each under its own
+protocol (``conf/proxy/<name>.yaml``: network, initialisation, inputs, options;
+changed per run with ``+proxy.<name>.<key>=value``), and reports Kendall τ and
+Spearman ρ of each score against the benchmark's test accuracy on CIFAR-10,
+CIFAR-100 and ImageNet16-120. With ``ranking=NAME`` (``conf/ranking/``) its
+proxies are scored too, and their combination (``tenas.ranking``; higher =
+better) is the score ``ranking``.
 
 Inputs are shared by all architectures: repeat ``r`` of a proxy uses the same
-batch for every architecture (all batches are drawn up front from one generator
-seeded by ``seed``, proxy by proxy in ``study.proxies`` order); the weights of
-architecture ``i`` in repeat ``r`` are Kaiming-normal draws seeded by
+inputs for every architecture (all drawn up front from one generator seeded by
+``seed``, proxy by proxy in study order); the weights of architecture ``i`` in
+repeat ``r`` are drawn by the proxy's initialisation from a generator seeded by
 ``(seed, i, r)``. A score therefore depends on the seed, the architecture and
 the settings only, not on the sample size, the order of scoring, the worker or
 an interruption.
@@ -44,20 +45,21 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from search_spaces.nasbench201 import NB201Network, parse_arch
+from search_spaces.nasbench201 import NASBench201Space, NB201Network, parse_arch
 from tenas.benchmark import DATASETS, load_benchmark
 from tenas.data import build_dataset
 from tenas.cli import run_or_exit
 from tenas.errors import TenasError
-from tenas.init import kaiming_init_
+from tenas.init import initialise
 from tenas.io import atomic_save_figure, atomic_write_csv, atomic_write_json, atomic_write_text
-from tenas.proxies import get_proxy
+from tenas.ranking import Ranking, ranking_from_config
+from tenas.scoring import ScoringRecipe, to_device
 from tenas.search import resolve_device
 
 log = logging.getLogger("tenas.evaluate")
 
 CHECKPOINT = "checkpoint.jsonl"
-RANK_SUM = "rank_sum"
+RANKING = "ranking"
 
 
 # ----------------------------------------------------------------------------- correlation maths
@@ -79,17 +81,6 @@ def rank_correlations(scores, accuracies) -> dict:
     tau = stats.kendalltau(x, y, variant="b").statistic
     rho = stats.spearmanr(x, y).statistic
     return {"kendall_tau": float(tau), "spearman_rho": float(rho), "n": n}
-
-
-def rank_sum(frame: pd.DataFrame, proxies) -> np.ndarray:
-    """Sum over ``proxies`` of each architecture's average rank in ``frame`` (rank 1 = best score)."""
-    from scipy.stats import rankdata
-
-    total = np.zeros(len(frame))
-    for name in proxies:
-        values = frame[name].to_numpy(dtype=np.float64)
-        total += rankdata(-values if get_proxy(name).higher_is_better else values, method="average")
-    return total
 
 
 # ----------------------------------------------------------------------------- checkpoint
@@ -134,13 +125,15 @@ class ScoringPlan:
     """Everything a (possibly separate) process needs to score architectures; picklable."""
 
     seed: int
-    proxies: tuple[str, ...]
+    recipes: tuple[ScoringRecipe, ...]
     repeats: int
     num_classes: int
-    networks: dict  # proxy -> {"C", "N", "stem"}
-    inputs: dict  # proxy -> [tensor per repeat], on the CPU
-    options: dict  # proxy -> keyword options of its function
+    inputs: dict  # proxy -> [(inputs, targets) per repeat], on the CPU
     device: str
+
+    @property
+    def proxies(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.recipes)
 
 
 def weight_seed(seed: int, index: int, repeat: int) -> int:
@@ -148,64 +141,72 @@ def weight_seed(seed: int, index: int, repeat: int) -> int:
     return int(np.random.SeedSequence([seed, index, repeat]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
+def study_network(recipe: ScoringRecipe, num_classes: int, arch: str | None = None) -> NB201Network:
+    """The standalone NAS-Bench-201 network of ``arch`` (the supernet when ``None``) that ``recipe`` scores:
+    its ``network`` section, ``None`` entries taken from the space's scoring defaults."""
+    space = NASBench201Space()
+    options = {"C": space.C, "N": space.N, "stem": True, **recipe.network_options()}
+    ops = None if arch is None else [[op] for op in parse_arch(arch)]
+    return NB201Network(options["C"], options["N"], num_classes, candidate_ops=ops, stem=options["stem"])
+
+
 def score_architecture(plan: ScoringPlan, index: int, arch: str) -> dict:
     """One checkpoint row: the mean score of every proxy over the repeats, and the seconds spent."""
     t0 = time.perf_counter()
-    ops = [[op] for op in parse_arch(arch)]
     row = {"index": int(index), "arch": arch}
-    for name in plan.proxies:
-        proxy, net_options = get_proxy(name), plan.networks[name]
-        net = NB201Network(net_options["C"], net_options["N"], plan.num_classes, candidate_ops=ops, stem=net_options["stem"]).to(plan.device)
+    for recipe in plan.recipes:
+        net = study_network(recipe, plan.num_classes, arch).to(plan.device)
         values = []
-        for r in range(plan.repeats):
-            kaiming_init_(net, torch.Generator().manual_seed(weight_seed(plan.seed, index, r)))
-            values.append(float(proxy.fn(net, plan.inputs[name][r].to(plan.device), **plan.options.get(name, {}))))
-        row[name] = float(np.mean(values))
+        for r, (inputs, targets) in enumerate(plan.inputs[recipe.name]):
+            initialise(net, recipe.settings["init"], torch.Generator().manual_seed(weight_seed(plan.seed, index, r)))
+            values.append(recipe.score(net, to_device(inputs, plan.device), to_device(targets, plan.device)))
+        row[recipe.name] = float(np.mean(values))
     row["seconds"] = round(time.perf_counter() - t0, 4)
     row["device"] = plan.device
     return row
 
 
-def scoring_settings(cfg: DictConfig, name: str) -> DictConfig:
-    """The ``scoring.<name>`` section (network C, N, stem and batch size) of a proxy."""
-    setting = cfg.scoring.get(name)
-    if setting is None:
-        raise TenasError(f"no scoring settings for proxy {name!r}: add +scoring.{name}.C=... +scoring.{name}.N=... +scoring.{name}.batch_size=...")
-    return setting
+def study_ranking(cfg: DictConfig) -> Ranking | None:
+    """The run's ``ranking`` (none unless ``ranking=NAME`` is given)."""
+    if cfg.get("ranking") is None:
+        return None
+    try:
+        return ranking_from_config(cfg.ranking)
+    except ValueError as err:
+        raise TenasError(f"ranking: {err}") from None
 
 
-def draw_inputs(name: str, setting: DictConfig, dataset, generator: torch.Generator) -> torch.Tensor:
-    """One repeat's inputs of a proxy: ``num_batches`` batches of crops for ``linear_regions`` (drawn
-    as the search's #LR indicator draws them: ``C`` random channels of random ``crop_size`` windows),
-    one augmented batch of training images for any other proxy."""
-    if name == "linear_regions":
-        from tenas.indicators import random_crops
-
-        size, channels = int(setting.crop_size), int(setting.C)
-        return torch.cat([random_crops(dataset, int(setting.batch_size), size, channels, generator) for _ in range(int(setting.num_batches))])
-    return dataset.sample(int(setting.batch_size), generator)
+def study_proxies(cfg: DictConfig) -> list[str]:
+    """``study.proxies``, then the ranking's proxies that it does not name."""
+    names = list(cfg.study.proxies)
+    ranking = study_ranking(cfg)
+    return names + [p for p in (ranking.proxies if ranking else ()) if p not in names]
 
 
-def build_plan(cfg: DictConfig, dataset, device: torch.device) -> ScoringPlan:
-    """Resolve the proxies and draw the shared inputs of every repeat (seeded by ``cfg.seed``)."""
-    proxies = tuple(cfg.study.proxies)
-    if not proxies:
+def study_recipes(cfg: DictConfig) -> tuple[ScoringRecipe, ...]:
+    """The protocol of each proxy of the study: ``conf/proxy/<name>.yaml``, then the run's ``proxy.<name>``."""
+    names = study_proxies(cfg)
+    if not names:
         raise TenasError("study.proxies is empty: name at least one registered proxy (e.g. [ntk])")
+    changes = cfg.get("proxy") or {}
+    try:
+        return tuple(ScoringRecipe.load(name, changes.get(name)) for name in names)
+    except ValueError as err:
+        raise TenasError(f"study.proxies: {err}") from None
+
+
+def build_plan(cfg: DictConfig, recipes, dataset, device: torch.device) -> ScoringPlan:
+    """Draw the shared inputs of every repeat of every proxy (one generator seeded by ``cfg.seed``)."""
     generator = torch.Generator().manual_seed(int(cfg.seed))
-    networks, inputs, options = {}, {}, {}
-    for name in proxies:
+    inputs = {}
+    for recipe in recipes:
+        net = study_network(recipe, dataset.num_classes)
         try:
-            get_proxy(name)
+            recipe.check(net, dataset)
         except ValueError as err:
             raise TenasError(str(err)) from None
-        setting = scoring_settings(cfg, name)
-        networks[name] = {"C": int(setting.C), "N": int(setting.N), "stem": bool(setting.get("stem", True))}
-        inputs[name] = [draw_inputs(name, setting, dataset, generator) for _ in range(int(cfg.study.repeats))]
-        if name == "ntk":
-            options[name] = {"chunk_size": cfg.compute.ntk_chunk_size}
-        elif name == "linear_regions":
-            options[name] = {"batch_size": int(setting.batch_size)}
-    return ScoringPlan(int(cfg.seed), proxies, int(cfg.study.repeats), dataset.num_classes, networks, inputs, options, str(device))
+        inputs[recipe.name] = [recipe.draw(net, dataset, generator) for _ in range(int(cfg.study.repeats))]
+    return ScoringPlan(int(cfg.seed), tuple(recipes), int(cfg.study.repeats), dataset.num_classes, inputs, str(device))
 
 
 _WORKER_PLAN: ScoringPlan | None = None
@@ -272,8 +273,8 @@ def study_identity(cfg: DictConfig) -> dict:
         "seed": int(cfg.seed),
         "dataset": OmegaConf.to_container(cfg.dataset, resolve=True),
         "benchmark": str(cfg.benchmark.path),
-        "study": {"proxies": list(cfg.study.proxies), "repeats": int(cfg.study.repeats)},
-        "scoring": {name: OmegaConf.to_container(scoring_settings(cfg, name), resolve=True) for name in cfg.study.proxies},
+        "study": {"proxies": study_proxies(cfg), "repeats": int(cfg.study.repeats)},
+        "proxy": {recipe.name: recipe.settings for recipe in study_recipes(cfg)},
     }
 
 
@@ -306,12 +307,16 @@ def run_study(cfg: DictConfig, out_dir: Path) -> dict:
     device = resolve_device(str(cfg.device))
     bench = load_benchmark(cfg.benchmark.path)
     sample = sample_architectures(bench.archs(), int(cfg.study.num_archs), int(cfg.seed))
+    ranking = study_ranking(cfg)
+    recipes = study_recipes(cfg)
     dataset = build_dataset(cfg.dataset)
-    plan = build_plan(cfg, dataset, device)
+    plan = build_plan(cfg, recipes, dataset, device)
     identity = study_identity(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_resumable(out_dir, identity)
-    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved["proxy"] = identity["proxy"]
+    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
 
     checkpoint = Checkpoint(out_dir / CHECKPOINT)
     todo = [(i, a) for i, a in sample if i not in checkpoint.rows]
@@ -327,9 +332,9 @@ def run_study(cfg: DictConfig, out_dir: Path) -> dict:
     accuracies = pd.DataFrame.from_records([bench.test_accuracy(a) for _, a in sample])
     frame = pd.concat([frame[["index", "arch"]], accuracies, frame.drop(columns=["index", "arch"])], axis=1)
     score_names = list(plan.proxies)
-    if len(score_names) > 1:
-        frame[RANK_SUM] = rank_sum(frame, score_names)
-        score_names.append(RANK_SUM)
+    if ranking is not None:
+        frame[RANKING] = ranking.combined_score({p: frame[p].to_numpy() for p in ranking.proxies})
+        score_names.append(RANKING)
     atomic_write_csv(out_dir / "scores.csv", frame)
 
     table = pd.DataFrame.from_records(

@@ -28,3 +28,24 @@ def kaiming_init_(model: nn.Module, generator: torch.Generator | None = None) ->
             if m.track_running_stats:
                 m.reset_running_stats()
     return model
+
+
+INIT_METHODS = ("kaiming", "default")
+
+
+def initialise(model: nn.Module, method: str, generator: torch.Generator) -> nn.Module:
+    """Re-draw ``model``'s weights from ``generator``: ``"kaiming"`` is :func:`kaiming_init_`;
+    ``"default"`` is PyTorch's own initialisation of each module (``reset_parameters``, and
+    BatchNorm running statistics reset), drawn under a seed taken from ``generator`` without
+    touching the global RNG."""
+    if method == "kaiming":
+        return kaiming_init_(model, generator)
+    if method != "default":
+        raise ValueError(f"unknown init {method!r}; known: {list(INIT_METHODS)}")
+    seed = int(torch.randint(2**62, (1,), generator=generator))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for m in model.modules():
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+    return model

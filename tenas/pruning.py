@@ -4,7 +4,7 @@ Each round every alive op on every undecided edge is a candidate: the current
 network (the *origin*) minus that op. For each of ``repeats`` repeats every
 indicator draws fresh weights and a fresh batch; the origin is scored once and
 each candidate on the same weights and batch. ``Δ = (origin - candidate) /
-origin`` is averaged over repeats, a ranking turns the Δs into importances, and
+|origin|`` is averaged over repeats, a ranking turns the Δs into importances, and
 on every edge the least important op(s) are pruned. Rounds repeat until one op
 per edge is left.
 """
@@ -63,10 +63,11 @@ class RoundResult:
 
 
 def relative_change(origin: float, candidate: float) -> float:
-    """(origin - candidate) / origin; NaN when either is non-finite or origin is 0."""
+    """(origin - candidate) / |origin| (a drop is positive whatever the score's sign); NaN when
+    either is non-finite or origin is 0."""
     if not (math.isfinite(origin) and math.isfinite(candidate)) or origin == 0:
         return float("nan")
-    return (origin - candidate) / origin
+    return (origin - candidate) / abs(origin)
 
 
 def score_candidates(
@@ -167,7 +168,7 @@ def _annotate(result: RoundResult, mean: dict[str, np.ndarray], ranking: Ranking
     pruning decision to every record of the round."""
     index = {(c.cell_type, c.edge, c.op if c.op else "<edge>"): j for j, c in enumerate(result.candidates)}
     pruned = {(c.cell_type, c.edge, c.op if c.op else "<edge>") for c in result.pruned}
-    ranks = ranking.ranks(mean) if ranking is not None and ranking.ranks is not None else {}
+    ranks = ranking.ranks(mean) if ranking is not None else {}
     for row in result.records:
         key = (row["cell_type"], row["edge"], row["op"])
         j = index[key]

@@ -1,97 +1,129 @@
-"""Rankings: turn averaged indicator changes into an importance per candidate.
+"""Rankings: combine any registered proxies into one merit per candidate.
 
-A ranking receives, for the candidates of one round, the mean relative change
-``Δ = (score_origin - score_candidate) / score_origin`` of every indicator it
-uses, and returns an importance per candidate. On each edge (group) the
-candidates with the LOWEST importance are pruned. Ties are broken by candidate
-order (cell type, edge, op index in the space's op table): among equally
-unimportant ops the first one is pruned.
+A ranking is a list of proxies and an aggregation, one file ``conf/ranking/<name>.yaml``
+(``name``, ``proxies``, ``aggregation``). It never knows which proxies it combines: each
+proxy's values are first turned into *goodness* (higher = better, by the proxy's
+``higher_is_better``), then aggregated:
 
-Rank-based rankings (``te_nas``) rank every indicator over ALL candidates of the
-round (not per edge) with :func:`dense_rank`, after rounding each Δ to
-:data:`RANK_SIGNIFICANT_DIGITS` significant digits, so that Δs differing only by
-floating-point noise share a rank; rank 1 is the most prunable.
+- ``rank_sum`` (TE-NAS): per proxy, dense ranks of goodness with rank 1 = best (equal
+  values share a rank, after rounding to :data:`RANK_SIGNIFICANT_DIGITS` significant digits
+  so that floating-point noise is a tie); merit = −Σ ranks.
+- ``log_rank`` (AZ-NAS): per proxy, ranks ``r`` from 1 = worst to ``n`` = best (ties get
+  their average rank); merit = Σ log(r / n), which punishes a candidate that is bad on
+  any one proxy.
+
+Non-finite values are the worst on that proxy (rank after every finite value).
+
+In the pruning loop the candidates are "the current network minus one op" and their
+goodness on a proxy is how much removing the op improves that proxy:
+``Δ = (origin − candidate) / |origin|`` for a lower-is-better proxy (κ) and ``−Δ`` for a
+higher-is-better one (#LR). The op whose removal has the highest merit is the least
+important: :meth:`Ranking.importance` is ``−merit`` and the lowest importance is pruned.
+Ties are broken by candidate order (cell type, edge, op index in the space's op table):
+among equally unimportant ops the first one is pruned.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
 
 import numpy as np
+from scipy.stats import rankdata
 
+from tenas.proxies import get_proxy
 
-#: Δs are rounded to this many significant digits before dense ranking.
+RANKING_DIR = Path(__file__).resolve().parents[1] / "conf" / "ranking"
+
+#: Values are rounded to this many significant digits before dense ranking.
 RANK_SIGNIFICANT_DIGITS = 10
+
+AGGREGATIONS = ("rank_sum", "log_rank")
+
+
+def round_significant(values: np.ndarray, digits: int = RANK_SIGNIFICANT_DIGITS) -> np.ndarray:
+    """``values`` rounded to ``digits`` significant digits (0 and non-finite values stay as they are)."""
+    values = np.asarray(values, dtype=np.float64)
+    safe = np.where((values == 0) | ~np.isfinite(values), 1.0, values)
+    scale = 10.0 ** (digits - 1 - np.floor(np.log10(np.abs(safe))))
+    return np.where(np.isfinite(values), np.round(values * scale) / scale, values)
+
+
+def best_first_dense_ranks(goodness: np.ndarray) -> np.ndarray:
+    """Dense ranks, 1 = highest goodness; non-finite values share the last rank."""
+    g = round_significant(goodness)
+    g = np.where(np.isfinite(g), g, -np.inf)
+    return rankdata(-g, method="dense").astype(np.int64)
+
+
+def worst_first_average_ranks(goodness: np.ndarray) -> np.ndarray:
+    """Ranks 1 = lowest goodness .. n = highest, ties averaged; non-finite values are the lowest."""
+    g = np.asarray(goodness, dtype=np.float64)
+    return rankdata(np.where(np.isfinite(g), g, -np.inf), method="average")
+
+
+def merit(goodness: dict[str, np.ndarray], aggregation: str) -> np.ndarray:
+    """One merit per candidate (higher = better) from each proxy's goodness (see the module docstring)."""
+    if aggregation == "rank_sum":
+        return -sum(best_first_dense_ranks(g) for g in goodness.values()).astype(np.float64)
+    if aggregation == "log_rank":
+        return sum(np.log(worst_first_average_ranks(g) / len(g)) for g in goodness.values())
+    raise ValueError(f"unknown aggregation {aggregation!r}; known: {list(AGGREGATIONS)}")
 
 
 @dataclass(frozen=True)
 class Ranking:
-    """``importance(deltas)``: one value per candidate (lowest pruned first); ``ranks(deltas)``
-    (optional): the per-indicator ranks behind it, written to ``rounds.csv`` as ``rank_<indicator>``."""
+    """``proxies`` combined by ``aggregation``."""
 
     name: str
-    indicators: tuple[str, ...]
-    importance: Callable[[dict[str, np.ndarray]], np.ndarray]
-    doc: str = ""
-    ranks: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None
+    proxies: tuple[str, ...]
+    aggregation: str = "rank_sum"
+
+    def __post_init__(self):
+        if not self.proxies:
+            raise ValueError(f"ranking {self.name!r} names no proxy")
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"ranking {self.name!r}: unknown aggregation {self.aggregation!r}; known: {list(AGGREGATIONS)}")
+        for proxy in self.proxies:
+            get_proxy(proxy)
+
+    def score_goodness(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Architectures' scores as goodness (higher = better)."""
+        return {p: np.asarray(scores[p], np.float64) * (1 if get_proxy(p).higher_is_better else -1) for p in self.proxies}
+
+    def removal_goodness(self, deltas: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """How much removing each candidate's op improves each proxy: Δ for lower-is-better, −Δ otherwise."""
+        return {p: np.asarray(deltas[p], np.float64) * (-1 if get_proxy(p).higher_is_better else 1) for p in self.proxies}
+
+    def combined_score(self, scores: dict[str, np.ndarray]) -> np.ndarray:
+        """The merit of each architecture from its proxies' scores (higher = better)."""
+        return merit(self.score_goodness(scores), self.aggregation)
+
+    def importance(self, deltas: dict[str, np.ndarray]) -> np.ndarray:
+        """Importance of each candidate's op from the mean Δ of each proxy; the lowest is pruned first."""
+        return -merit(self.removal_goodness(deltas), self.aggregation)
+
+    def ranks(self, deltas: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per proxy, dense ranks of the candidates with 1 = the most prunable (written to ``rounds.csv``)."""
+        return {p: best_first_dense_ranks(g) for p, g in self.removal_goodness(deltas).items()}
 
 
-RANKINGS: dict[str, Ranking] = {}
-
-
-def register_ranking(name: str, indicators: tuple[str, ...], ranks: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None):
-    def deco(fn):
-        RANKINGS[name] = Ranking(name, tuple(indicators), fn, (fn.__doc__ or "").strip(), ranks)
-        return fn
-
-    return deco
+def ranking_from_config(cfg) -> Ranking:
+    """A :class:`Ranking` from a ``ranking`` config section (``name``, ``proxies``, ``aggregation``)."""
+    return Ranking(str(cfg["name"]), tuple(cfg["proxies"]), str(cfg.get("aggregation", "rank_sum")))
 
 
 def get_ranking(name: str) -> Ranking:
-    if name not in RANKINGS:
-        raise ValueError(f"unknown ranking {name!r}; known: {sorted(RANKINGS)}")
-    return RANKINGS[name]
+    """The preset ``conf/ranking/<name>.yaml``."""
+    from omegaconf import OmegaConf
+
+    path = RANKING_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(f"unknown ranking {name!r}; known: {list_rankings()}")
+    return ranking_from_config(OmegaConf.load(path))
 
 
-def dense_rank(values: np.ndarray, descending: bool = False) -> np.ndarray:
-    """Dense ranks starting at 1 (equal values share a rank, no gaps)."""
-    values = np.asarray(values, dtype=np.float64)
-    keyed = -values if descending else values
-    _, inverse = np.unique(keyed, return_inverse=True)
-    return inverse.reshape(-1) + 1
-
-
-def round_significant(values: np.ndarray, digits: int = RANK_SIGNIFICANT_DIGITS) -> np.ndarray:
-    """``values`` rounded to ``digits`` significant digits (0 stays 0)."""
-    values = np.asarray(values, dtype=np.float64)
-    magnitude = np.floor(np.log10(np.abs(np.where(values == 0, 1.0, values))))
-    scale = 10.0 ** (digits - 1 - magnitude)
-    return np.round(values * scale) / scale
-
-
-def ntk_ranks(deltas: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Dense rank of Δκ over the round, descending (rank 1 = removal lowers κ most)."""
-    return {"ntk": dense_rank(round_significant(deltas["ntk"]), descending=True)}
-
-
-def te_nas_ranks(deltas: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Dense ranks over the round: Δκ descending (rank 1 = removal lowers κ most) and
-    ΔR ascending (rank 1 = removal costs the fewest linear regions)."""
-    return {**ntk_ranks(deltas), "linear_regions": dense_rank(round_significant(deltas["linear_regions"]))}
-
-
-@register_ranking("ntk", indicators=("ntk",), ranks=ntk_ranks)
-def ntk_only(deltas: dict[str, np.ndarray]) -> np.ndarray:
-    """κ only: the op whose removal lowers κ most (highest Δκ) is pruned."""
-    return -np.asarray(deltas["ntk"], dtype=np.float64)
-
-
-@register_ranking("te_nas", indicators=("ntk", "linear_regions"), ranks=te_nas_ranks)
-def te_nas(deltas: dict[str, np.ndarray]) -> np.ndarray:
-    """TE-NAS: importance = rank(Δκ, descending) + rank(ΔR, ascending); on each edge the op
-    with the lowest sum (its removal lowers κ most and costs the fewest regions) is pruned."""
-    ranks = te_nas_ranks(deltas)
-    return (ranks["ntk"] + ranks["linear_regions"]).astype(np.float64)
+def list_rankings() -> list[str]:
+    return sorted(p.stem for p in RANKING_DIR.glob("*.yaml"))
 
 
 def prune_order(importance: np.ndarray) -> np.ndarray:

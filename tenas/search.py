@@ -15,10 +15,10 @@ from search_spaces import get_space
 from tenas.data import build_dataset
 from tenas.cli import run_or_exit
 from tenas.errors import TenasError
-from tenas.indicators import LinearRegionIndicator, NTKIndicator
 from tenas.io import atomic_write_csv, atomic_write_json, atomic_write_text
 from tenas.pruning import decide_edges, prune_ops
-from tenas.ranking import get_ranking
+from tenas.ranking import ranking_from_config
+from tenas.scoring import ProxyIndicator, ScoringRecipe
 
 log = logging.getLogger("tenas.search")
 
@@ -31,24 +31,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_indicators(names, space, dataset, cfg, device):
-    indicators = []
-    for name in names:
-        if name == "ntk":
-            net = space.build_supernet(num_classes=dataset.num_classes)
-            indicators.append(NTKIndicator(net, dataset, cfg.search.batch_size, device, cfg.search.ntk_chunk_size))
-        elif name == "linear_regions":
-            lr = cfg.ranking.get("linear_regions") or {}
-            thin = space.build_supernet(num_classes=dataset.num_classes, C=lr.get("width", 1), stem=False)
-            try:
-                indicators.append(
-                    LinearRegionIndicator(thin, dataset, lr.get("crop_size", 3), lr.get("batch_size", 1000), lr.get("num_batches", 3), device)
-                )
-            except ValueError as err:
-                raise TenasError(str(err)) from None
-        else:
-            raise TenasError(f"no indicator named {name!r}")
-    return indicators
+def scoring_recipes(cfg: DictConfig, names) -> list[ScoringRecipe]:
+    """Each proxy's protocol: ``conf/proxy/<name>.yaml``, then the space's ``search_space.proxy.<name>``,
+    then the run's ``proxy.<name>``."""
+    space_changes = cfg.search_space.get("proxy") or {}
+    run_changes = cfg.get("proxy") or {}
+    return [ScoringRecipe.load(name, space_changes.get(name), run_changes.get(name)) for name in names]
 
 
 class Progress:
@@ -77,19 +65,28 @@ class Progress:
 def run_search(cfg: DictConfig, out_dir: Path) -> dict:
     """Run one search and write its outputs into ``out_dir``; returns the contents of genotype.json."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    t0 = time.perf_counter()
     if cfg.search.get("threads"):
         torch.set_num_threads(int(cfg.search.threads))
+    device = resolve_device(str(cfg.device))
+    try:
+        ranking = ranking_from_config(cfg.ranking)
+        recipes = scoring_recipes(cfg, ranking.proxies)
+    except ValueError as err:
+        raise TenasError(f"ranking: {err}") from None
+    dataset = build_dataset(cfg.dataset)
+    space_options = {k: v for k, v in OmegaConf.to_container(cfg.search_space, resolve=True).items() if k not in ("name", "ops_per_edge", "proxy")}
+    space = get_space(cfg.search_space.name, **space_options)
+    try:
+        indicators = [ProxyIndicator(recipe, space, dataset, device) for recipe in recipes]
+    except (TypeError, ValueError) as err:
+        raise TenasError(f"proxy: {err}") from None
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved["proxy"] = {recipe.name: recipe.settings for recipe in recipes}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
+    t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(int(cfg.seed))
-    device = resolve_device(str(cfg.device))
-    dataset = build_dataset(cfg.dataset)
-    space_options = {k: v for k, v in OmegaConf.to_container(cfg.search_space, resolve=True).items() if k not in ("name", "ops_per_edge", "ntk_chunk_size")}
-    space = get_space(cfg.search_space.name, **space_options)
-    ranking = get_ranking(cfg.ranking.name)
-    indicators = build_indicators(ranking.indicators, space, dataset, cfg, device)
     log.info("search: %s on %s (%d images), ranking=%s, seed=%d, device=%s", space.name, dataset.name, len(dataset), ranking.name, cfg.seed, device)
 
     alive = space.full_alive_set()

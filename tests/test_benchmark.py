@@ -31,8 +31,9 @@ def test_unknown_architecture_and_bad_files(nb201_csv, tmp_path):
     bench = load_benchmark(nb201_csv)
     with pytest.raises(TenasError, match="not in the benchmark"):
         bench.test_accuracy("|none~0|+|none~0|none~1|+|none~0|none~1|bogus~2|")
-    with pytest.raises(TenasError, match="not found"):
+    with pytest.raises(TenasError, match="not found") as err:
         load_benchmark(tmp_path / "missing.csv")
+    assert "\n" not in str(err.value) and "NATS-tss-v1_0-3ffb9-simple" in str(err.value)  # says what is accepted
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(TenasError, match="lacks column"):

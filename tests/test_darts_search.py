@@ -91,7 +91,7 @@ def test_op_pruning_then_edge_decision_gives_a_genotype():
 
 @pytest.mark.slow
 def test_darts_search_on_the_shared_cifar10_sample(cifar10_npz, tmp_path):
-    overrides = ["search_space=darts", "dataset=npz", f"dataset.path={cifar10_npz}", "search.repeats=1", "search.batch_size=2",
+    overrides = ["search_space=darts", "dataset=npz", f"dataset.path={cifar10_npz}", "search.repeats=1", "+proxy.ntk.inputs.batch_size=2",
                  "search_space.ops_per_edge=6"]
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(config_name="search", overrides=overrides)

@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 
 from search_spaces.nasbench201 import OP_NAMES, format_arch
 from tenas.errors import TenasError
-from tenas.evaluate import CHECKPOINT, Checkpoint, rank_correlations, rank_sum, run_study, sample_architectures
+from tenas.evaluate import CHECKPOINT, Checkpoint, rank_correlations, run_study, sample_architectures
 from tenas.proxies import PROXIES, Proxy
 from tests.conftest import REPO
 
@@ -46,14 +46,6 @@ def test_non_finite_pairs_are_left_out_and_degenerate_input_is_nan():
     assert c["n"] == 4 and c["kendall_tau"] == pytest.approx(2 / 3)
     assert math.isnan(rank_correlations([1, 1, 1], [1, 2, 3])["kendall_tau"])
     assert math.isnan(rank_correlations([1, 2], [1, 2])["spearman_rho"])
-
-
-def test_rank_sum_ranks_each_proxy_best_first(monkeypatch):
-    monkeypatch.setitem(PROXIES, "low_good", Proxy("low_good", lambda m, x: 0.0, higher_is_better=False))
-    monkeypatch.setitem(PROXIES, "high_good", Proxy("high_good", lambda m, x: 0.0, higher_is_better=True))
-    frame = pd.DataFrame({"low_good": [10.0, 20.0, 30.0], "high_good": [5.0, 5.0, 1.0]})
-    # low_good ranks (1, 2, 3); high_good ranks (1.5, 1.5, 3): the tie shares the average rank
-    assert rank_sum(frame, ["low_good", "high_good"]).tolist() == [2.5, 3.5, 6.0]
 
 
 def test_sample_is_seeded_distinct_and_capped():
@@ -110,8 +102,9 @@ def fake_study_cfg(table_path, monkeypatch, fn, num_archs=10, repeats=2):
     monkeypatch.setitem(PROXIES, "size", Proxy("size", parameter_count, higher_is_better=False))
     return compose_study(TINY + [
         f"benchmark.path={table_path}", f"study.num_archs={num_archs}", f"study.repeats={repeats}", "study.proxies=[fake,size]",
-        "+scoring.fake.C=2", "+scoring.fake.N=1", "+scoring.fake.batch_size=4",
-        "+scoring.size.C=3", "+scoring.size.N=1", "+scoring.size.batch_size=1",
+        "+proxy.fake.network.C=2", "+proxy.fake.network.N=1", "+proxy.fake.inputs.batch_size=4",
+        "+proxy.size.network.C=3", "+proxy.size.network.N=1", "+proxy.size.inputs.batch_size=1",
+        "+ranking.name=pair", "+ranking.proxies=[fake,size]", "+ranking.aggregation=rank_sum",
     ])
 
 
@@ -136,12 +129,16 @@ def test_interrupted_study_resumes_without_recomputing_or_losing_rows(tmp_path, 
     pd.testing.assert_frame_equal(scores.drop(columns="seconds"), reference.drop(columns="seconds"))
     assert result["correlations"] == full["correlations"]
 
-    # ground truth columns are the table's, scores ranked into rank_sum
+    # ground truth columns are the table's, scores combined by the ranking (higher = better)
     by_arch = table.set_index("arch_str")
     assert scores["cifar100"].tolist() == by_arch.loc[scores["arch"], "cifar100_test"].tolist()
-    assert set(result["correlations"]) == {"fake", "size", "rank_sum"}
+    assert set(result["correlations"]) == {"fake", "size", "ranking"}
     assert (scores[["fake", "size"]] > 0).all().all()
-    for name in ("fake", "size", "rank_sum"):
+    from scipy.stats import rankdata
+
+    expected = -(rankdata(-scores["fake"], method="dense") + rankdata(scores["size"], method="dense"))
+    np.testing.assert_array_equal(scores["ranking"], expected)
+    for name in ("fake", "size", "ranking"):
         assert (out / f"scatter_{name}.png").stat().st_size > 1000
     corr = pd.read_csv(out / "correlations.csv")
     assert len(corr) == 9 and corr["n"].eq(10).all()
@@ -156,7 +153,7 @@ def test_a_study_grows_and_shrinks_in_its_folder(tmp_path, monkeypatch):
     run_study(fake_study_cfg(table_path, monkeypatch, grow, num_archs=5), tmp_path / "run")
     assert grow.calls == 2 * 2  # two new architectures, two repeats each
     large = pd.read_csv(tmp_path / "run" / "scores.csv")
-    pd.testing.assert_frame_equal(large.head(3).drop(columns=["seconds", "rank_sum"]), small.drop(columns=["seconds", "rank_sum"]))
+    pd.testing.assert_frame_equal(large.head(3).drop(columns=["seconds", "ranking"]), small.drop(columns=["seconds", "ranking"]))
     shrink = WeightSum()
     result = run_study(fake_study_cfg(table_path, monkeypatch, shrink, num_archs=2), tmp_path / "run")
     assert shrink.calls == 0 and result["num_archs"] == 2 and len(pd.read_csv(tmp_path / "run" / "scores.csv")) == 2
@@ -185,14 +182,15 @@ def test_other_settings_in_the_same_folder_are_refused(tmp_path, monkeypatch):
         run_study(fake_study_cfg(table_path, monkeypatch, WeightSum(), num_archs=3, repeats=2), tmp_path / "run")
     with pytest.raises(TenasError, match="benchmark.path"):
         run_study(compose_study(TINY), tmp_path / "x")
-    with pytest.raises(TenasError, match="no scoring settings for proxy 'fake'"):
-        run_study(compose_study(TINY + [f"benchmark.path={table_path}", "study.proxies=[fake]"]), tmp_path / "y")
+    with pytest.raises(TenasError, match="unknown proxy 'nonexistent'"):
+        run_study(compose_study(TINY + [f"benchmark.path={table_path}", "study.proxies=[nonexistent]"]), tmp_path / "y")
+    assert not (tmp_path / "y").exists()
 
 
 def test_workers_give_the_same_scores_as_one_process(tmp_path):
     table_path = tmp_path / "bench.csv"
     write_fake_table(table_path)
-    base = TINY + [f"benchmark.path={table_path}", "study.num_archs=4", "scoring.ntk.C=2", "scoring.ntk.batch_size=4"]
+    base = TINY + [f"benchmark.path={table_path}", "study.num_archs=4", "+proxy.ntk.network.C=2", "+proxy.ntk.inputs.batch_size=4"]
     run_study(compose_study(base), tmp_path / "one")
     run_study(compose_study(base + ["compute.workers=2", "compute.num_threads=1"]), tmp_path / "two")
     one, two = pd.read_csv(tmp_path / "one" / "scores.csv"), pd.read_csv(tmp_path / "two" / "scores.csv")
@@ -207,7 +205,7 @@ def test_killed_cli_study_resumes(tmp_path):
     write_fake_table(table_path, rows=16)
     out = tmp_path / "study"
     args = [sys.executable, "-m", "tenas.evaluate", *TINY, f"benchmark.path={table_path}", "study.num_archs=16",
-            "scoring.ntk.C=2", "scoring.ntk.batch_size=4", f"hydra.run.dir={out}"]
+            "+proxy.ntk.network.C=2", "+proxy.ntk.inputs.batch_size=4", f"hydra.run.dir={out}"]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = out / CHECKPOINT
     deadline = time.monotonic() + 120
@@ -234,7 +232,7 @@ def test_killed_cli_study_resumes(tmp_path):
 def test_real_ground_truth_and_images(cifar10_npz, nb201_csv, tmp_path):
     out = tmp_path / "real"
     cfg = compose_study(["dataset=npz", f"dataset.path={cifar10_npz}", f"benchmark.path={nb201_csv}", "study.num_archs=4",
-                         "scoring.ntk.C=2", "scoring.ntk.batch_size=8", "device=auto"])
+                         "+proxy.ntk.network.C=2", "+proxy.ntk.inputs.batch_size=8", "device=auto"])
     result = run_study(cfg, out)
     scores = pd.read_csv(out / "scores.csv")
     table = pd.read_csv(nb201_csv).set_index("arch_str")

@@ -8,7 +8,7 @@ from torch import nn
 
 import tenas
 from search_spaces import get_space
-from tenas.indicators import LinearRegionIndicator, random_crops
+from tenas.scoring import ProxyIndicator, ScoringRecipe, random_crops
 from tenas.proxies.linear_regions import pack_signs
 from tests.threads import single_thread  # noqa: F401  (autouse: one torch thread)
 
@@ -143,7 +143,7 @@ def test_thin_supernet_on_real_crops(cifar10_npz):
     assert crops.shape == (1000, 1, 3, 3)
     assert abs(float(crops.mean())) < 0.5 and 0.5 < float(crops.std()) < 1.5  # normalised
     space = get_space("nasbench201")
-    indicator = LinearRegionIndicator(space.build_supernet(num_classes=10, C=1, stem=False), dataset)
+    indicator = ProxyIndicator(ScoringRecipe.load("linear_regions"), space, dataset)  # TE-NAS's thin network and 3 x 1000 crops
     alive = space.full_alive_set().without_op_everywhere("none")
     sets = [alive, alive.without("cell", 0, "nor_conv_3x3"), alive.without("cell", 5, "skip_connect")]
     indicator.new_repeat(torch.Generator().manual_seed(0))

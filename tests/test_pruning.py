@@ -8,7 +8,7 @@ from search_spaces import get_space
 from search_spaces.nasbench201 import OP_NAMES
 from search_spaces.nasbench201.model import CELL
 from tenas.pruning import Candidate, mean_over_repeats, prune_ops, relative_change
-from tenas.ranking import dense_rank, get_ranking, prune_order
+from tenas.ranking import best_first_dense_ranks, get_ranking, prune_order
 
 
 class AdditiveIndicator:
@@ -85,13 +85,14 @@ def test_nan_scores_are_averaged_out_not_fatal():
 
 def test_relative_change_and_mean_over_repeats():
     assert relative_change(4.0, 3.0) == 0.25
+    assert relative_change(-4.0, -5.0) == 0.25  # a drop is positive whatever the sign of the score
     assert math.isnan(relative_change(0.0, 1.0)) and math.isnan(relative_change(float("inf"), 1.0))
     d = np.array([[0.1, np.nan, np.nan], [0.3, 0.2, np.inf]])
     np.testing.assert_allclose(mean_over_repeats(d), [0.2, 0.2, 0.0])
 
 
 def test_dense_rank_and_tie_order():
-    np.testing.assert_array_equal(dense_rank([0.3, 0.1, 0.3, 0.2]), [3, 1, 3, 2])
-    np.testing.assert_array_equal(dense_rank([0.3, 0.1, 0.3, 0.2], descending=True), [1, 3, 1, 2])
+    np.testing.assert_array_equal(best_first_dense_ranks([0.3, 0.1, 0.3, 0.2]), [1, 3, 1, 2])
+    np.testing.assert_array_equal(best_first_dense_ranks([0.3, np.nan, 0.3, -np.inf]), [1, 2, 1, 2])  # non-finite last
     # equal importance: the earlier candidate is pruned first
     np.testing.assert_array_equal(prune_order(np.array([2.0, 1.0, 1.0, 0.5])), [3, 1, 2, 0])

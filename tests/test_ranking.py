@@ -1,4 +1,5 @@
-"""The TE-NAS ranking: dense ranks of Δκ (descending) and ΔR (ascending), importance = sum, ties."""
+"""Rankings: the TE-NAS rank-sum (dense ranks of Δκ descending and ΔR ascending, importance = sum, ties),
+AZ-NAS's log-rank, directions and non-finite values, for every aggregation and preset."""
 import numpy as np
 import torch
 from scipy.stats import rankdata
@@ -7,13 +8,18 @@ from search_spaces import get_space
 from search_spaces.nasbench201 import OP_NAMES
 from search_spaces.nasbench201.model import CELL
 from tenas.pruning import prune_ops
-from tenas.ranking import RANK_SIGNIFICANT_DIGITS, get_ranking, prune_order, round_significant
+import math
+
+import pytest
+
+from tenas.proxies import PROXIES, Proxy
+from tenas.ranking import AGGREGATIONS, RANK_SIGNIFICANT_DIGITS, Ranking, get_ranking, list_rankings, merit, prune_order, round_significant
 from tests.threads import single_thread  # noqa: F401  (autouse: one torch thread)
 
 
 def test_ranks_importance_and_ties():
     ranking = get_ranking("te_nas")
-    assert ranking.indicators == ("ntk", "linear_regions")
+    assert ranking.proxies == ("ntk", "linear_regions") and ranking.aggregation == "rank_sum"
     deltas = {"ntk": np.array([0.3, 0.1, 0.3, -0.2, 0.1]), "linear_regions": np.array([0.05, 0.0, 0.05, 0.1, 0.0])}
     ranks = ranking.ranks(deltas)
     np.testing.assert_array_equal(ranks["ntk"], [1, 2, 1, 3, 2])  # highest Δκ first, ties share a rank
@@ -33,11 +39,57 @@ def test_floating_point_noise_is_a_tie_but_real_differences_are_not():
     assert RANK_SIGNIFICANT_DIGITS == 10
 
 
-def test_kappa_only_ranking_is_unchanged_and_reports_its_rank():
+def test_kappa_only_ranking_prunes_the_highest_delta_and_reports_its_rank():
     ranking = get_ranking("ntk")
-    deltas = {"ntk": np.array([0.2, -0.1, 0.2])}
-    np.testing.assert_array_equal(ranking.importance(deltas), [-0.2, 0.1, -0.2])
-    np.testing.assert_array_equal(ranking.ranks(deltas)["ntk"], [1, 2, 1])
+    deltas = {"ntk": np.array([0.2, -0.1, 0.2, 0.5])}
+    np.testing.assert_array_equal(ranking.ranks(deltas)["ntk"], [2, 3, 2, 1])
+    assert list(prune_order(ranking.importance(deltas))) == [3, 0, 2, 1]
+
+
+def test_log_rank_is_azs_sum_of_log_relative_ranks(monkeypatch):
+    """AZ-NAS: per proxy, ranks 1 (worst) .. n (best) with ties averaged; merit = Σ log(rank / n)."""
+    monkeypatch.setitem(PROXIES, "up", Proxy("up", lambda m, x: 0.0, higher_is_better=True))
+    monkeypatch.setitem(PROXIES, "down", Proxy("down", lambda m, x: 0.0, higher_is_better=False))
+    ranking = Ranking("pair", ("up", "down"), "log_rank")
+    scores = {"up": np.array([1.0, 3.0, 3.0, 2.0]), "down": np.array([4.0, 1.0, 3.0, np.nan])}
+    # up: ranks (1, 3.5, 3.5, 2); down (lower is better, NaN worst): goodness (-4, -1, -3, NaN) -> ranks (2, 4, 3, 1)
+    expected = [math.log(1 / 4) + math.log(2 / 4), math.log(3.5 / 4) + math.log(4 / 4), math.log(3.5 / 4) + math.log(3 / 4), math.log(2 / 4) + math.log(1 / 4)]
+    np.testing.assert_allclose(ranking.combined_score(scores), expected)
+    # rank_sum on the same scores: dense ranks best-first, NaN last, merit = -sum
+    rank_sum = Ranking("pair", ("up", "down"), "rank_sum")
+    np.testing.assert_array_equal(rank_sum.combined_score(scores), [-(3 + 3), -(1 + 1), -(1 + 2), -(2 + 4)])
+
+
+@pytest.mark.parametrize("aggregation", AGGREGATIONS)
+def test_every_aggregation_follows_each_proxys_direction(aggregation, monkeypatch):
+    """One proxy, two directions: the best architecture is the highest score or the lowest, and in
+    pruning the op whose removal improves the proxy most is pruned first."""
+    monkeypatch.setitem(PROXIES, "up", Proxy("up", lambda m, x: 0.0, higher_is_better=True))
+    monkeypatch.setitem(PROXIES, "down", Proxy("down", lambda m, x: 0.0, higher_is_better=False))
+    values = np.array([2.0, 5.0, 1.0])
+    assert np.argmax(Ranking("r", ("up",), aggregation).combined_score({"up": values})) == 1
+    assert np.argmax(Ranking("r", ("down",), aggregation).combined_score({"down": values})) == 2
+    # Δ = (origin - candidate) / |origin|: for "up" the smallest Δ (candidate highest) is pruned first
+    assert prune_order(Ranking("r", ("up",), aggregation).importance({"up": values}))[0] == 2
+    assert prune_order(Ranking("r", ("down",), aggregation).importance({"down": values}))[0] == 1
+    assert merit({"up": values}, aggregation).shape == (3,)
+
+
+@pytest.mark.parametrize("name", list_rankings())
+def test_every_preset_loads_with_registered_proxies(name):
+    ranking = get_ranking(name)
+    assert ranking.name == name and ranking.proxies and ranking.aggregation in AGGREGATIONS
+
+
+def test_bad_rankings_are_refused():
+    with pytest.raises(ValueError, match="unknown aggregation 'mean'"):
+        Ranking("x", ("ntk",), "mean")
+    with pytest.raises(ValueError, match="unknown proxy 'nope'"):
+        Ranking("x", ("nope",))
+    with pytest.raises(ValueError, match="names no proxy"):
+        Ranking("x", ())
+    with pytest.raises(ValueError, match="unknown ranking 'nope'"):
+        get_ranking("nope")
 
 
 class Additive:

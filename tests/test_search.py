@@ -46,7 +46,7 @@ def test_full_search_on_the_shared_cifar10_sample(cifar10_npz, nb201_csv, tmp_pa
 
 
 def test_same_seed_same_genotype(cifar10_npz, tmp_path):
-    overrides = ["dataset=npz", f"dataset.path={cifar10_npz}", "search.repeats=1", "search.batch_size=8", "search_space.C=2", "seed=7"]
+    overrides = ["dataset=npz", f"dataset.path={cifar10_npz}", "search.repeats=1", "+proxy.ntk.inputs.batch_size=8", "search_space.C=2", "seed=7"]
     outputs = []
     for name in ("a", "b"):
         result = run_search(compose_search(overrides), tmp_path / name)

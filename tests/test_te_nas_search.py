@@ -22,8 +22,9 @@ def compose_search(overrides):
 def test_te_nas_search_on_the_shared_cifar10_sample(cifar10_npz, nb201_csv, tmp_path):
     # one repeat instead of three keeps the test under a minute; everything else is the default search
     cfg = compose_search(["ranking=te_nas", "dataset=npz", f"dataset.path={cifar10_npz}", f"benchmark.path={nb201_csv}", "search.repeats=1"])
-    assert cfg.ranking.linear_regions.batch_size == 1000 and cfg.ranking.linear_regions.num_batches == 3
     result = run_search(cfg, tmp_path)
+    written = (tmp_path / "config.yaml").read_text()  # the resolved protocol of each proxy is written with the run
+    assert "linear_regions:" in written and "crop_size: 3" in written and "kind: crops" in written
     arch = result["arch"]
     parse_arch(arch)
     table = pd.read_csv(nb201_csv).set_index("arch_str")
@@ -51,33 +52,38 @@ def test_te_nas_search_on_the_shared_cifar10_sample(cifar10_npz, nb201_csv, tmp_
     assert space.genotype(alive) == arch
 
 
-@pytest.mark.parametrize("setting, message", [("batch_size=0", "must be positive"), ("crop_size=40", "cannot cut 1x40x40 crops from 3x32x32 images")])
+@pytest.mark.parametrize("setting, message", [
+    ("inputs.batch_size=0", "proxy.linear_regions.inputs.batch_size: 0 is not a positive integer"),
+    ("inputs.crop_size=40", r"proxy.linear_regions.inputs.crop_size: 40 must be an integer from 1 to 32"),
+    ("inputs.kind=pixels", "proxy.linear_regions.inputs.kind: 'pixels' is not one of"),
+])
 def test_bad_linear_region_settings_fail_before_the_search_with_one_line(setting, message, tmp_path):
     from tenas.errors import TenasError
 
-    cfg = compose_search(["ranking=te_nas", "dataset=synthetic", "dataset.num_samples=64", f"ranking.linear_regions.{setting}"])
+    cfg = compose_search(["ranking=te_nas", "dataset=synthetic", "dataset.num_samples=64", f"+proxy.linear_regions.{setting}"])
     with pytest.raises(TenasError, match=message):
         run_search(cfg, tmp_path)
-    assert not (tmp_path / "rounds.csv").exists()
+    assert not any(tmp_path.iterdir())  # nothing written
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (device=cuda)")
 def test_te_nas_search_runs_on_cuda_and_agrees_with_the_cpu(tmp_path):
-    small = ["ranking=te_nas", "dataset=synthetic", "dataset.num_samples=256", "search.repeats=1", "search.batch_size=16", "ranking.linear_regions.batch_size=200"]
+    small = ["ranking=te_nas", "dataset=synthetic", "dataset.num_samples=256", "search.repeats=1", "+proxy.ntk.inputs.batch_size=16",
+             "+proxy.linear_regions.inputs.batch_size=200"]
     on_gpu = run_search(compose_search(small + ["device=cuda"]), tmp_path / "gpu")
     assert on_gpu["device"].startswith("cuda")
     parse_arch(on_gpu["arch"])
     # the same κ and #LR on both devices for one alive-set
     from tenas.data import synthetic
-    from tenas.indicators import LinearRegionIndicator, NTKIndicator
+    from tenas.scoring import ProxyIndicator, ScoringRecipe
 
     space, data = get_space("nasbench201"), synthetic(256)
     alive = [space.full_alive_set().without_op_everywhere("none")]
     scores = {}
     for device in ("cpu", "cuda"):
-        ntk = NTKIndicator(space.build_supernet(num_classes=10), data, 16, device)
-        regions = LinearRegionIndicator(space.build_supernet(num_classes=10, C=1, stem=False), data, batch_size=200, device=device)
+        ntk = ProxyIndicator(ScoringRecipe.load("ntk", {"inputs": {"batch_size": 16}}), space, data, device)
+        regions = ProxyIndicator(ScoringRecipe.load("linear_regions", {"inputs": {"batch_size": 200}}), space, data, device)
         ntk.new_repeat(torch.Generator().manual_seed(0))
         regions.new_repeat(torch.Generator().manual_seed(0))
         scores[device] = (ntk.score(alive)[0], regions.score(alive)[0])

@@ -2,13 +2,17 @@
 
 ``build_dataset(cfg)`` dispatches on ``cfg.name``: ``cifar10``/``cifar100``
 (torchvision; downloaded on first use when ``download`` is true), ``npz`` (user
-data: ``x`` uint8 N x H x W x C, ``y`` integer labels), ``synthetic`` (random
+data: ``x`` uint8 N x H x W x C with C = 1 or 3, or N x H x W; ``y`` N integer
+labels in 0..num_classes-1; checked at load, see :func:`load_npz`), ``synthetic`` (random
 images, for smoke runs), ``imagenet`` and ``imagenet16_120`` (see
 :mod:`tenas.data.imagenet`). ``split="test"`` gives the held-out images without
 augmentation (retraining's final accuracy).
 """
 from __future__ import annotations
 
+import math
+import zipfile
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +22,63 @@ from tenas.errors import TenasError
 
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
+CHANNELS = (1, 3)  # image channels a dataset may have (grayscale, RGB)
+NPZ_FORMAT = "an .npz (np.savez) with 'x' uint8 N x H x W x C (C = 1 or 3) or N x H x W, and 'y' N integer labels"
+
+
+def check_images(x: np.ndarray, where: str, what: str = "images") -> np.ndarray:
+    """``x`` as uint8 ``N x H x W x C`` (an ``N x H x W`` array gains ``C = 1``); a one-line TenasError otherwise."""
+    if x.dtype != np.uint8:
+        raise TenasError(f"{where}: {what} have dtype {x.dtype}, must be uint8 (pixel values 0..255) N x H x W x C with C = 1 or 3")
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise TenasError(f"{where}: {what} have shape {x.shape}, must be N x H x W x C (C = 1 or 3) or N x H x W")
+    if x.shape[-1] not in CHANNELS:
+        hint = "; it looks channels-first (N x C x H x W): transpose to N x H x W x C" if x.shape[1] in CHANNELS else ""
+        raise TenasError(f"{where}: {what} have shape {x.shape}: {x.shape[-1]} channels, must be N x H x W x C with C = 1 or 3{hint}")
+    if 0 in x.shape:
+        raise TenasError(f"{where}: {what} are empty (shape {x.shape}); need at least one image of at least 1 x 1 pixels")
+    return x
+
+
+def check_labels(y: np.ndarray, n: int, num_classes, where: str, what: str = "labels", images: str = "images") -> int:
+    """Validate integer class labels for ``n`` images; return the number of classes (given, or max label + 1)."""
+    if y.ndim != 1:
+        raise TenasError(f"{where}: {what} have shape {y.shape}, must be a 1-D array of N integer class labels")
+    if y.size == 0:
+        raise TenasError(f"{where}: {what} are empty; need one integer class label per image")
+    if y.dtype.kind not in "iu":
+        raise TenasError(f"{where}: {what} have dtype {y.dtype}, must be integers (class indices 0..num_classes-1)")
+    if len(y) != n:
+        raise TenasError(f"{where}: {n} {images} but {len(y)} {what}; there must be one label per image")
+    if num_classes is not None:
+        if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+            raise TenasError(f"{where}: num_classes={num_classes!r} must be a positive integer (dataset.num_classes=null counts max label + 1)")
+        num_classes = int(num_classes)
+    low, high = int(y.min()), int(y.max())
+    if low < 0:
+        raise TenasError(f"{where}: {what} include {low}; labels must be class indices 0..num_classes-1, never negative")
+    if num_classes is not None and high >= num_classes:
+        raise TenasError(f"{where}: {what} include {high}, but num_classes={num_classes} allows only 0..{num_classes - 1}")
+    return num_classes if num_classes is not None else high + 1
+
+
+def check_stats(mean, std, channels: int, where: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """``mean``/``std`` as ``channels`` finite floats each (``std`` > 0); a one-line TenasError otherwise."""
+    out = []
+    for key, values in (("mean", mean), ("std", std)):
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+            raise TenasError(f"{where}: dataset.{key}={values!r} must be a list of {channels} numbers (one per image channel)")
+        values = tuple(values)
+        if len(values) != channels:
+            raise TenasError(f"{where}: dataset.{key} has {len(values)} value(s) for {channels}-channel images; give {channels} (one per channel)")
+        if not all(isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            raise TenasError(f"{where}: dataset.{key}={list(values)!r} must hold {channels} finite numbers")
+        if key == "std" and min(values) <= 0:
+            raise TenasError(f"{where}: dataset.std={list(values)!r} must be > 0 for every channel (images are divided by it)")
+        out.append(tuple(float(v) for v in values))
+    return out[0], out[1]
 
 
 class ArrayDataset:
@@ -29,21 +90,21 @@ class ArrayDataset:
     transform of TE-NAS, vectorised and driven by ``generator`` only.
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, mean, std, num_classes: int | None = None, augment: bool = True, pad: int = 4, name: str = "array"):
-        images = np.asarray(images)
-        if images.ndim != 4 or images.dtype != np.uint8:
-            raise TenasError(f"{name}: images must be uint8 N x H x W x C, got {images.dtype} {images.shape}")
-        if len(labels) != len(images):
-            raise TenasError(f"{name}: {len(images)} images but {len(labels)} labels")
+    def __init__(self, images: np.ndarray, labels: np.ndarray, mean, std, num_classes: int | None = None, augment: bool = True, pad: int = 4, name: str = "array",
+                 array_names: tuple[str, str] = ("images", "labels")):
+        images, labels = np.asarray(images), np.asarray(labels)
+        what_x, what_y = array_names
+        if images.ndim != 4:
+            raise TenasError(f"{name}: {what_x} must be uint8 N x H x W x C, got {images.dtype} {images.shape}")
+        check_images(images, name, what_x)
+        num_classes = check_labels(labels, len(images), num_classes, name, what_y, what_x)
+        mean, std = check_stats(mean, std, images.shape[-1], name)
         self.name = name
         self.images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous()  # N C H W uint8
-        self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-        channels = self.images.shape[1]
-        if len(mean) != channels or len(std) != channels:
-            raise TenasError(f"{name}: mean/std have {len(mean)} entries for {channels}-channel images")
+        self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-        self.num_classes = int(num_classes) if num_classes else int(self.labels.max()) + 1
+        self.num_classes = num_classes
         self.augment, self.pad = augment, pad
 
     def __len__(self) -> int:
@@ -86,22 +147,51 @@ def random_crop_flip(x: torch.Tensor, pad: int, generator: torch.Generator) -> t
 
 
 def load_npz(path, mean=None, std=None, num_classes=None, augment=True, name="npz") -> ArrayDataset:
+    """User arrays from an .npz file, checked before use (a one-line TenasError naming the file and the fix).
+
+    Checked: the file exists and is an .npz archive holding ``x`` and ``y``; ``x`` is uint8
+    ``N x H x W x C`` with C = 1 or 3 (or ``N x H x W``, grayscale) and not empty; ``y`` is a 1-D
+    integer array with one label per image, none negative, all below ``num_classes`` when given;
+    ``mean``/``std``, when given, have one finite value per channel and ``std`` > 0.
+    """
     path = Path(path).expanduser()
+    if not path.exists():
+        raise TenasError(f"dataset file not found: {path} (set dataset.path=FILE, {NPZ_FORMAT})")
     if not path.is_file():
-        raise TenasError(f"dataset file not found: {path} (set dataset.path=FILE, an .npz with 'x' uint8 NxHxWxC and 'y' labels)")
+        raise TenasError(f"{path}: is a folder, not a dataset file (dataset.path=FILE takes {NPZ_FORMAT})")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+        kind = "a single .npy array" if head == b"\x93NUMPY" else ("an empty file" if not head else "not a zip archive")
+        raise TenasError(f"{path}: not an .npz dataset ({kind}); dataset.path takes {NPZ_FORMAT}")
     try:
-        with np.load(path) as data:
-            x, y = data["x"], data["y"]
-    except KeyError as err:
-        raise TenasError(f"{path}: an npz dataset needs arrays 'x' and 'y' (missing {err})") from None
-    except Exception as err:  # not a zip/npz
-        raise TenasError(f"{path}: not a readable .npz file ({err})") from None
-    if x.ndim == 3:
-        x = x[..., None]
+        with np.load(path, allow_pickle=False) as data:
+            files = list(data.files)
+            missing = [key for key in ("x", "y") if key not in files]
+            if missing:
+                raise TenasError(f"{path}: an npz dataset needs arrays 'x' and 'y', but {' and '.join(repr(k) for k in missing)} "
+                                 f"{'is' if len(missing) == 1 else 'are'} missing (the file holds {files}); allowed: {NPZ_FORMAT}")
+            arrays = {}
+            for key in ("x", "y"):
+                try:
+                    arrays[key] = data[key]
+                except ValueError as err:
+                    if "allow_pickle" not in str(err):
+                        raise
+                    # an object array needs pickle, which user data never gets
+                    raise TenasError(f"{path}: '{key}' is an object (pickled) array; allowed: {NPZ_FORMAT}") from None
+                if not isinstance(arrays[key], np.ndarray):  # a zip member that is not a .npy array
+                    raise TenasError(f"{path}: not a readable .npz file ('{key}' is not a .npy array inside the zip); allowed: {NPZ_FORMAT}")
+    except TenasError:
+        raise
+    except Exception as err:  # a zip, but not readable as npz (corrupt member, not .npy inside, ...)
+        raise TenasError(f"{path}: not a readable .npz file ({type(err).__name__}: {' '.join(str(err).split())[:160]}); allowed: {NPZ_FORMAT}") from None
+    x = check_images(arrays["x"], str(path), "'x' images")
+    y = arrays["y"]
     channels = x.shape[-1]
-    mean = tuple(mean) if mean is not None else (CIFAR10_MEAN if channels == 3 else (0.5,) * channels)
-    std = tuple(std) if std is not None else (CIFAR10_STD if channels == 3 else (0.25,) * channels)
-    return ArrayDataset(x, y, mean, std, num_classes=num_classes, augment=augment, name=str(path))
+    mean = mean if mean is not None else (CIFAR10_MEAN if channels == 3 else (0.5,) * channels)
+    std = std if std is not None else (CIFAR10_STD if channels == 3 else (0.25,) * channels)
+    return ArrayDataset(x, y, mean, std, num_classes=num_classes, augment=augment, name=str(path), array_names=("'x' images", "'y' labels"))
 
 
 def load_cifar(name: str, root, download: bool = True, augment: bool = True, train: bool = True) -> ArrayDataset:

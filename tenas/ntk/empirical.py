@@ -31,6 +31,7 @@ from torch import nn
 from torch.func import functional_call, vjp, vmap
 
 from tenas.ntk.fast_backward import fast_backward_ops
+from tenas.state import untouched
 
 #: κ reported for a degenerate kernel (non-finite entries, or λ_min <= 0); the
 #: reference implementation maps a NaN κ to the same value.
@@ -62,23 +63,6 @@ def select_parameters(model: nn.Module, params: ParamSelector = "weight") -> lis
     if not chosen:
         raise ValueError(f"parameter selection {params!r} matches no trainable parameter")
     return chosen
-
-
-@contextmanager
-def preserved_state(model: nn.Module, train: bool | None):
-    """Run a block with ``model`` in train (True) or eval (False) mode, then restore mode and buffers."""
-    modes = {m: m.training for m in model.modules()}
-    buffers = [(b, b.detach().clone()) for b in model.buffers()]
-    try:
-        if train is not None:
-            model.train(train)
-        yield model
-    finally:
-        with torch.no_grad():
-            for b, saved in buffers:
-                b.copy_(saved)
-        for m, mode in modes.items():
-            m.training = mode
 
 
 def _logits(output):
@@ -120,7 +104,7 @@ def jacobian(
             logits = _logits(functional_call(model, {**fixed, **selected}, (inputs,)))
         return logits.reshape(-1) if per_class else logits.sum(1)
 
-    with preserved_state(model, train), _batch_statistics_only(model), torch.enable_grad():
+    with untouched(model, train), _batch_statistics_only(model), torch.enable_grad():
         outputs, pullback = vjp(outputs_of, {n: fixed[n] for n in names})
         m = outputs.shape[0]
         step = m if not chunk_size else int(chunk_size)

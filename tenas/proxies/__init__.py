@@ -1,42 +1,83 @@
-"""Training-free proxies: functions ``(model, inputs, **options) -> float`` behind one registry.
+"""Training-free proxies as plugins: ``(model, inputs, **options) -> float`` behind one registry.
 
-Every proxy leaves the model (mode, parameters, gradients, running statistics,
-hooks) as it found it, and usable on any ``nn.Module``.
+A proxy is one module ``tenas/proxies/<name>.py`` that registers its scoring
+function with :func:`register_proxy`, plus its protocol in ``conf/proxy/<name>.yaml``
+(the network it scores, the inputs it draws per repeat, the initialisation and its
+keyword options; see :func:`proxy_settings`). The search, the correlation study and
+the Python API read both from here; nothing else names a proxy.
+
+Every proxy is pure: the model's mode, parameters, gradients, buffers and hooks, and
+the global RNG, are left as found. A non-finite score comes back as NaN (with a
+warning), which the search and the study treat as a missing value.
 """
 from __future__ import annotations
 
+import importlib
+import math
+import pkgutil
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
-from tenas.ntk import ntk_condition_number
-from tenas.proxies.linear_regions import count_linear_regions
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "proxy"
+
+#: What a proxy scores and draws when its config file leaves a key out (see ``conf/proxy/ntk.yaml``
+#: for the meaning of each key).
+BASE_SETTINGS = {
+    "network": {"C": None, "N": None, "stem": True},
+    "init": "kaiming",
+    "inputs": {"kind": "images", "batch_size": 32, "num_batches": 1, "crop_size": None},
+    "options": {},
+}
 
 
 @dataclass(frozen=True)
 class Proxy:
+    """A registered proxy: its function, direction, whether it takes ``targets=``, and a one-line summary."""
+
     name: str
     fn: Callable[..., float]
     higher_is_better: bool
+    needs_targets: bool = False
     doc: str = ""
 
     def __call__(self, model, inputs, **options) -> float:
-        return self.fn(model, inputs, **options)
+        """The score as a float; NaN (and a warning) when the function's answer is not finite."""
+        value = float(self.fn(model, inputs, **options))
+        if not math.isfinite(value):
+            warnings.warn(f"proxy {self.name}: non-finite score {value}; returning NaN", RuntimeWarning, stacklevel=2)
+            return float("nan")
+        return value
 
 
 PROXIES: dict[str, Proxy] = {}
 
 
-def register_proxy(name: str, higher_is_better: bool):
+def register_proxy(name: str, *, higher_is_better: bool, needs_targets: bool = False):
+    """Decorator: register ``fn(model, inputs, **options) -> float`` as proxy ``name``.
+
+    ``needs_targets``: the function takes ``targets=`` (a LongTensor of class indices,
+    one per input sample), which the search and the study then draw with the inputs.
+    """
+
     def deco(fn):
-        PROXIES[name] = Proxy(name, fn, higher_is_better, (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "")
+        summary = (fn.__doc__ or "").strip().splitlines()
+        PROXIES[name] = Proxy(name, fn, higher_is_better, needs_targets, summary[0] if summary else "")
         return fn
 
     return deco
 
 
+def _load_builtin() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
 def get_proxy(name: str) -> Proxy:
     if name not in PROXIES:
-        raise ValueError(f"unknown proxy {name!r}; known: {sorted(PROXIES)}")
+        raise ValueError(f"unknown proxy {name!r}; known: {list_proxies()}")
     return PROXIES[name]
 
 
@@ -44,5 +85,23 @@ def list_proxies() -> list[str]:
     return sorted(PROXIES)
 
 
-register_proxy("ntk", higher_is_better=False)(ntk_condition_number)
-register_proxy("linear_regions", higher_is_better=True)(count_linear_regions)
+def proxy_settings(name: str, overrides=None) -> dict:
+    """The protocol of proxy ``name``: :data:`BASE_SETTINGS`, then ``conf/proxy/<name>.yaml``
+    (when there is one), then ``overrides`` (a run's ``proxy.<name>`` section), merged key by key."""
+    from omegaconf import OmegaConf
+
+    get_proxy(name)
+    layers = [OmegaConf.create(BASE_SETTINGS)]
+    path = CONF_DIR / f"{name}.yaml"
+    if path.is_file():
+        layers.append(OmegaConf.load(path))
+    if overrides:
+        layers.append(OmegaConf.create(overrides) if not OmegaConf.is_config(overrides) else overrides)
+    return OmegaConf.to_container(OmegaConf.merge(*layers), resolve=True)
+
+
+_load_builtin()
+
+from tenas.proxies.linear_regions import count_linear_regions  # noqa: E402  (re-exported)
+
+__all__ = ["Proxy", "PROXIES", "register_proxy", "get_proxy", "list_proxies", "proxy_settings", "count_linear_regions"]

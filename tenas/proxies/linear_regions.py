@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tenas.ntk.empirical import preserved_state
+from tenas.state import untouched
 
 _BIT_WEIGHTS = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8)
 
@@ -81,7 +81,7 @@ def count_linear_regions(
     seen = 0
     handles = [m.register_forward_hook(record) for m in relus]
     try:
-        with preserved_state(model, train), torch.no_grad():
+        with untouched(model, train), torch.no_grad():
             for batch in batches:
                 packed.clear()
                 model(batch)
@@ -109,3 +109,8 @@ def _batches(inputs, batch_size: int | None) -> list[torch.Tensor]:
     if not all(isinstance(b, torch.Tensor) for b in batches):
         raise ValueError("inputs must be a tensor or an iterable of tensors")
     return [part for b in batches for part in (b.split(batch_size) if batch_size else [b])]
+
+
+from tenas.proxies import register_proxy  # noqa: E402
+
+register_proxy("linear_regions", higher_is_better=True)(count_linear_regions)

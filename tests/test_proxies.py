@@ -1,0 +1,109 @@
+"""Every registered proxy, through its own protocol (conf/proxy/<name>.yaml): finite on real images,
+pure, deterministic under a seed, with a declared direction. A new proxy is tested by being registered."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from search_spaces.nasbench201 import NB201Network, parse_arch
+from tenas.data import load_npz
+from tenas.init import initialise
+from tenas.proxies import get_proxy, list_proxies, proxy_settings
+from tenas.scoring import ScoringRecipe
+
+ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|"
+
+
+def small_recipe(name: str) -> ScoringRecipe:
+    """The proxy's protocol on a small network (width <= 4, one cell per stage) and a small batch."""
+    settings = proxy_settings(name)
+    network = settings["network"]
+    overrides = {"network": {"C": min(network["C"] or 3, 4), "N": 1}}
+    if settings["inputs"]["kind"] != "crops":
+        overrides["inputs"] = {"batch_size": min(int(settings["inputs"]["batch_size"]), 16)}
+    return ScoringRecipe.load(name, overrides)
+
+
+def scored_network(recipe: ScoringRecipe, seed: int = 0):
+    net_options = {"C": 3, "N": 1, "stem": True, **recipe.network_options()}
+    net = NB201Network(net_options["C"], net_options["N"], 10, candidate_ops=[[op] for op in parse_arch(ARCH)], stem=net_options["stem"])
+    generator = torch.Generator().manual_seed(seed)
+    initialise(net, recipe.settings["init"], generator)
+    return net, generator
+
+
+@pytest.fixture(scope="module")
+def images(request):
+    from tests.conftest import shared_file
+
+    return load_npz(shared_file("cifar10/cifar10_train_first4000.npz"))
+
+
+def state_of(net: torch.nn.Module) -> dict:
+    return {
+        "params": [p.detach().clone() for p in net.parameters()],
+        "grads": [None if p.grad is None else p.grad.clone() for p in net.parameters()],
+        "buffers": [b.detach().clone() for b in net.buffers()],
+        "modes": [m.training for m in net.modules()],
+        "hooks": sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in net.modules()),
+    }
+
+
+def assert_same_state(before: dict, after: dict) -> None:
+    assert all(torch.equal(a, b) for a, b in zip(before["params"], after["params"])), "parameters changed"
+    assert [g is None for g in before["grads"]] == [g is None for g in after["grads"]], ".grad fields changed"
+    assert all(torch.equal(a, b) for a, b in zip(before["grads"], after["grads"]) if a is not None), ".grad values changed"
+    assert all(torch.equal(a, b) for a, b in zip(before["buffers"], after["buffers"])), "buffers (BN running statistics) changed"
+    assert before["modes"] == after["modes"], "module modes changed"
+    assert before["hooks"] == after["hooks"], "hooks left behind"
+
+
+@pytest.mark.parametrize("name", list_proxies())
+def test_proxy_is_finite_pure_and_deterministic(name, images):
+    proxy = get_proxy(name)
+    assert isinstance(proxy.higher_is_better, bool)
+    recipe = small_recipe(name)
+    net, generator = scored_network(recipe)
+    inputs, targets = recipe.draw(net, images, generator)
+    if proxy.needs_targets:
+        assert targets is not None
+    net.train(False)  # not the mode proxies compute in: it must come back
+    net.classifier.weight.grad = torch.ones_like(net.classifier.weight)  # a stale gradient must survive
+    before = state_of(net)
+    rng = torch.get_rng_state()
+    first = recipe.score(net, inputs, targets)
+    assert math.isfinite(first), f"{name} is not finite on a real batch: {first}"
+    assert_same_state(before, state_of(net))
+    assert torch.equal(rng, torch.get_rng_state()), f"{name} used the global RNG"
+    second = recipe.score(net, inputs, targets)
+    assert second == pytest.approx(first, rel=1e-6, abs=1e-9), f"{name} is not deterministic: {first} vs {second}"
+    # same seed, same score: weights and inputs drawn anew from the seed give the same answer
+    again, generator = scored_network(recipe)
+    assert recipe.score(again, *recipe.draw(again, images, generator)) == pytest.approx(first, rel=1e-6, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", list_proxies())
+def test_proxy_config_is_complete(name):
+    """Every proxy states its whole protocol in conf/proxy/<name>.yaml, with known kinds."""
+    from tenas.init import INIT_METHODS
+    from tenas.proxies import CONF_DIR
+    from tenas.scoring import INPUT_KINDS
+
+    assert (CONF_DIR / f"{name}.yaml").is_file(), f"conf/proxy/{name}.yaml is missing"
+    settings = proxy_settings(name)
+    assert settings["init"] in INIT_METHODS
+    assert settings["inputs"]["kind"] in INPUT_KINDS
+    assert int(settings["inputs"]["batch_size"]) >= 1 and int(settings["inputs"]["num_batches"]) >= 1
+    if settings["inputs"]["kind"] == "crops":
+        assert int(settings["inputs"]["crop_size"]) >= 1
+    assert get_proxy(name).doc, f"{name} has no docstring"
+
+
+def test_non_finite_scores_come_back_as_nan():
+    from tenas.proxies import Proxy
+
+    proxy = Proxy("broken", lambda model, inputs: float("inf"), higher_is_better=True)
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        assert math.isnan(proxy(torch.nn.Identity(), torch.zeros(1)))
