@@ -184,13 +184,14 @@ def study_proxies(cfg: DictConfig) -> list[str]:
 
 
 def study_recipes(cfg: DictConfig) -> tuple[ScoringRecipe, ...]:
-    """The protocol of each proxy of the study: ``conf/proxy/<name>.yaml``, then the run's ``proxy.<name>``."""
+    """The protocol of each proxy of the study: ``conf/proxy/<name>.yaml``, then the ranking's
+    ``ranking.proxy.<name>`` (with ``ranking=NAME``), then the run's ``proxy.<name>``."""
     names = study_proxies(cfg)
     if not names:
         raise TenasError("study.proxies is empty: name at least one registered proxy (e.g. [ntk])")
-    changes = cfg.get("proxy") or {}
+    layers = [(cfg.ranking.get("proxy") or {}) if cfg.get("ranking") is not None else {}, cfg.get("proxy") or {}]
     try:
-        return tuple(ScoringRecipe.load(name, changes.get(name)) for name in names)
+        return tuple(ScoringRecipe.load(name, *(layer.get(name) for layer in layers)) for name in names)
     except ValueError as err:
         raise TenasError(f"study.proxies: {err}") from None
 

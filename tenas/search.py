@@ -32,11 +32,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 def scoring_recipes(cfg: DictConfig, names) -> list[ScoringRecipe]:
-    """Each proxy's protocol: ``conf/proxy/<name>.yaml``, then the space's ``search_space.proxy.<name>``,
-    then the run's ``proxy.<name>``."""
-    space_changes = cfg.search_space.get("proxy") or {}
-    run_changes = cfg.get("proxy") or {}
-    return [ScoringRecipe.load(name, space_changes.get(name), run_changes.get(name)) for name in names]
+    """Each proxy's protocol: ``conf/proxy/<name>.yaml``, then the ranking's ``ranking.proxy.<name>``,
+    the space's ``search_space.proxy.<name>`` and the run's ``proxy.<name>``, each changing the one before."""
+    layers = [cfg.ranking.get("proxy") or {}, cfg.search_space.get("proxy") or {}, cfg.get("proxy") or {}]
+    return [ScoringRecipe.load(name, *(layer.get(name) for layer in layers)) for name in names]
 
 
 class Progress:
