@@ -143,6 +143,23 @@ class SearchSpace(abc.ABC):
         """Groups of edges between which one edge is kept (DARTS edge decision); none by default."""
         return []
 
+    def random_single_path(self, generator: torch.Generator) -> AliveSet:
+        """A uniformly random architecture of the space as a single-path alive-set (``tenas.strategies``)."""
+        raise NotImplementedError(
+            f"search space {self.name!r} cannot draw random architectures: implement random_single_path "
+            "to use strategy=sample or strategy=evolve (strategy=prune needs only the supernet)"
+        )
+
+    def mutate(self, alive: AliveSet, generator: torch.Generator) -> AliveSet:
+        """A copy of the single-path ``alive`` with one random small change (``strategy=evolve``)."""
+        raise NotImplementedError(
+            f"search space {self.name!r} cannot mutate architectures: implement mutate to use strategy=evolve"
+        )
+
+    def arch_text(self, alive: AliveSet) -> str:
+        """The one-line text of a single-path alive-set's architecture (its genotype's string)."""
+        return str(self.genotype(alive))
+
 
 _SPACES: dict[str, Callable[..., SearchSpace]] = {}
 

@@ -25,6 +25,20 @@ index, architecture, test accuracies, scores, seconds and device of the scoring)
 ``correlations.json`` (τ and ρ per score and dataset, timing), and
 ``scatter_<score>.png``. Rerunning in the same folder with another
 ``study.num_archs`` reuses every architecture already scored.
+
+Shards (a study on several machines): with ``study.num_shards=n study.shard=i`` a run
+scores only the sample positions ``i, i+n, i+2n, ...`` (strided, so the slices are
+balanced and a shard's slice of a larger ``study.num_archs`` starts with its slice of a
+smaller one) into its own folder, with the same outputs for its slice; its ``study.json``
+names the shard, so one folder never mixes shards. The shards run as a Hydra multirun
+(``-m study.shard=0,1,...`` on any launcher). ``study.merge=true`` (same settings,
+``hydra.sweep.dir=<the sweep>``) then finds the shard folders under that sweep by their
+``study.json``, checks that every shard is there and complete, and writes into its own run
+folder (``hydra.run.dir``, by default the unsharded study's folder) exactly what the
+unsharded study writes there: ``checkpoint.jsonl`` (the shards' rows in sample order),
+``study.json``, ``scores.csv``, the correlations and the plots. The merged folder is an
+unsharded study's folder: running the unsharded command in it resumes with nothing left to
+score. Merging reads the shards and never writes to them.
 """
 from __future__ import annotations
 
@@ -55,6 +69,7 @@ from tenas.io import atomic_save_figure, atomic_write_csv, atomic_write_json, at
 from tenas.ranking import Ranking, ranking_from_config
 from tenas.scoring import ScoringRecipe, to_device
 from tenas.search import resolve_device
+from tenas.settings import check_study_config
 
 log = logging.getLogger("tenas.evaluate")
 
@@ -93,13 +108,14 @@ class Checkpoint:
     opened again.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, read_only: bool = False):
+        """``read_only``: a torn last line is ignored but left in the file (another process may be writing it)."""
         self.path = Path(path)
         self.rows: dict[int, dict] = {}
         if self.path.exists():
             data = self.path.read_bytes()
             complete = data[: data.rfind(b"\n") + 1]
-            if len(complete) != len(data):
+            if len(complete) != len(data) and not read_only:
                 log.warning("%s: dropping a torn last line (%d bytes)", self.path, len(data) - len(complete))
                 with open(self.path, "r+b") as fh:
                     fh.truncate(len(complete))
@@ -111,12 +127,19 @@ class Checkpoint:
                 self.rows[int(row["index"])] = row
 
     def append(self, row: dict) -> None:
-        line = (json.dumps(row) + "\n").encode("utf-8")
+        self.extend([row])
+
+    def extend(self, rows: list[dict]) -> None:
+        """Append ``rows`` with one write (whole lines; a kill keeps a prefix of them)."""
+        if not rows:
+            return
+        data = "".join(json.dumps(row) + "\n" for row in rows).encode("utf-8")
         with open(self.path, "ab") as fh:
-            fh.write(line)
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        self.rows[int(row["index"])] = row
+        for row in rows:
+            self.rows[int(row["index"])] = row
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -189,7 +212,8 @@ def study_recipes(cfg: DictConfig) -> tuple[ScoringRecipe, ...]:
     names = study_proxies(cfg)
     if not names:
         raise TenasError("study.proxies is empty: name at least one registered proxy (e.g. [ntk])")
-    layers = [(cfg.ranking.get("proxy") or {}) if cfg.get("ranking") is not None else {}, cfg.get("proxy") or {}]
+    sections = [cfg.ranking.get("proxy") if cfg.get("ranking") is not None else None, cfg.get("proxy")]
+    layers = [OmegaConf.to_container(section, resolve=True) if section else {} for section in sections]
     try:
         return tuple(ScoringRecipe.load(name, *(layer.get(name) for layer in layers)) for name in names)
     except ValueError as err:
@@ -266,17 +290,46 @@ def sample_architectures(archs: list[str], num_archs: int, seed: int) -> list[tu
     return [(int(i), archs[i]) for i in order]
 
 
+def shard_settings(cfg: DictConfig) -> tuple[int, int, bool]:
+    """``(shard, num_shards, merge)`` of ``cfg.study``, checked (one-line :class:`TenasError` when wrong)."""
+    study = cfg.study
+    try:
+        num_shards, shard = int(study.get("num_shards", 1)), int(study.get("shard", 0))
+    except (TypeError, ValueError):
+        raise TenasError(f"study.num_shards, study.shard: got {study.get('num_shards')!r}, {study.get('shard')!r}; allowed: integers") from None
+    merge = bool(study.get("merge", False))
+    if num_shards < 1:
+        raise TenasError(f"study.num_shards: got {num_shards}; allowed: an integer >= 1")
+    if not 0 <= shard < num_shards:
+        raise TenasError(f"study.shard: got {shard}; allowed: 0 to {num_shards - 1} (study.num_shards={num_shards})")
+    if merge and num_shards == 1:
+        raise TenasError("study.merge: true merges the shards of a sharded study; give its study.num_shards (>= 2), got 1")
+    return shard, num_shards, merge
+
+
+def shard_slice(sample: list, shard: int, num_shards: int) -> list:
+    """The sample positions ``shard, shard + num_shards, ...`` (strided: balanced slices, and the slice of a
+    larger sample starts with the slice of a smaller one)."""
+    return sample[shard::num_shards]
+
+
 def study_identity(cfg: DictConfig) -> dict:
     """The settings a study's scores depend on: not the device, workers, threads or chunking, and
     not ``study.num_archs`` (a score does not depend on the sample size, and a larger sample
-    starts with the smaller one, so a study can be grown or cut in its folder)."""
-    return {
+    starts with the smaller one, so a study can be grown or cut in its folder). A shard's
+    identity names the shard (``shard``: index and num_shards); the unsharded study's has no
+    ``shard`` (nor has a merge's: its folder is the unsharded study's)."""
+    identity = {
         "seed": int(cfg.seed),
         "dataset": OmegaConf.to_container(cfg.dataset, resolve=True),
         "benchmark": str(cfg.benchmark.path),
         "study": {"proxies": study_proxies(cfg), "repeats": int(cfg.study.repeats)},
         "proxy": {recipe.name: recipe.settings for recipe in study_recipes(cfg)},
     }
+    shard, num_shards, merge = shard_settings(cfg)
+    if num_shards > 1 and not merge:
+        identity["shard"] = {"index": shard, "num_shards": num_shards}
+    return identity
 
 
 def check_resumable(out_dir: Path, identity: dict) -> None:
@@ -294,11 +347,28 @@ def check_resumable(out_dir: Path, identity: dict) -> None:
         )
 
 
-def run_study(cfg: DictConfig, out_dir: Path) -> dict:
-    """Run (or resume) one correlation study in ``out_dir``; returns the contents of correlations.json."""
+def _prepare_folder(cfg: DictConfig, out_dir: Path, identity: dict) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    check_resumable(out_dir, identity)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved["proxy"] = identity["proxy"]
+    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
+
+
+def run_study(cfg: DictConfig, out_dir: Path, shards_dir: Path | None = None) -> dict:
+    """Run (or resume) one correlation study in ``out_dir``; returns the contents of correlations.json.
+
+    With ``study.num_shards`` > 1 it scores shard ``study.shard`` of the sample only; with
+    ``study.merge=true`` it scores nothing and merges the shard folders found under
+    ``shards_dir`` (the sweep of the shards) into the unsharded study in ``out_dir``.
+    """
+    check_study_config(cfg)  # every setting, file and name, before any work or output (tenas/settings.py)
     out_dir = Path(out_dir)
+    shard, num_shards, merge = shard_settings(cfg)
     if not cfg.benchmark.get("path"):
         raise TenasError("a study needs ground truth: benchmark.path=FILE (NAS-Bench-201 .pth or CSV table)")
+    if merge:
+        return merge_shards(cfg, out_dir, shards_dir)
     workers = max(1, int(cfg.compute.workers))
     # default: this process's thread budget (torch's, which follows OMP_NUM_THREADS, e.g. as a
     # joblib sweep job) shared among the workers
@@ -308,31 +378,40 @@ def run_study(cfg: DictConfig, out_dir: Path) -> dict:
     device = resolve_device(str(cfg.device))
     bench = load_benchmark(cfg.benchmark.path)
     sample = sample_architectures(bench.archs(), int(cfg.study.num_archs), int(cfg.seed))
+    if num_shards > len(sample):
+        raise TenasError(f"study.num_shards: got {num_shards}; allowed: at most the {len(sample)} architectures of the sample")
+    sample = shard_slice(sample, shard, num_shards)
     ranking = study_ranking(cfg)
     recipes = study_recipes(cfg)
     dataset = build_dataset(cfg.dataset)
     plan = build_plan(cfg, recipes, dataset, device)
     identity = study_identity(cfg)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    check_resumable(out_dir, identity)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    resolved["proxy"] = identity["proxy"]
-    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
+    _prepare_folder(cfg, out_dir, identity)
 
     checkpoint = Checkpoint(out_dir / CHECKPOINT)
     todo = [(i, a) for i, a in sample if i not in checkpoint.rows]
     log.info(
-        "study: %d architectures (%d done), proxies %s, %d repeat(s), device %s, %d worker(s) x %d thread(s)",
+        "study%s: %d architectures (%d done), proxies %s, %d repeat(s), device %s, %d worker(s) x %d thread(s)",
+        f" shard {shard} of {num_shards}" if num_shards > 1 else "",
         len(sample), len(sample) - len(todo), ",".join(plan.proxies), plan.repeats, device, workers, num_threads,
     )
     t0 = time.perf_counter()
     score_all(plan, todo, checkpoint, workers, num_threads, len(sample))
     elapsed = time.perf_counter() - t0
+    rows = [checkpoint.rows[i] for i, _ in sample]
+    return finish_study(out_dir, rows, bench, identity, list(plan.proxies), ranking,
+                        {"scoring_wall_time_s": round(elapsed, 2), "workers": workers, "num_threads": num_threads})
 
-    frame = pd.DataFrame.from_records([checkpoint.rows[i] for i, _ in sample])
-    accuracies = pd.DataFrame.from_records([bench.test_accuracy(a) for _, a in sample])
+
+def finish_study(out_dir: Path, rows: list[dict], bench, identity: dict, proxies: list[str], ranking: Ranking | None,
+                 run_info: dict) -> dict:
+    """Write a study's results from its checkpoint ``rows`` (in sample order): ``scores.csv``,
+    ``correlations.csv``, ``correlations.json`` (``identity``, the correlations, ``run_info``)
+    and the scatter plots; returns the contents of correlations.json."""
+    frame = pd.DataFrame.from_records(rows)
+    accuracies = pd.DataFrame.from_records([bench.test_accuracy(a) for a in frame["arch"]])
     frame = pd.concat([frame[["index", "arch"]], accuracies, frame.drop(columns=["index", "arch"])], axis=1)
-    score_names = list(plan.proxies)
+    score_names = list(proxies)
     if ranking is not None:
         frame[RANKING] = ranking.combined_score({p: frame[p].to_numpy() for p in ranking.proxies})
         score_names.append(RANKING)
@@ -349,13 +428,82 @@ def run_study(cfg: DictConfig, out_dir: Path) -> dict:
         "num_archs": len(frame),
         "correlations": {s: {ds: rank_correlations(frame[s], frame[ds]) for ds in DATASETS} for s in score_names},
         "seconds_per_arch": float(frame["seconds"].mean()),
-        "scoring_wall_time_s": round(elapsed, 2),
         "device": ",".join(sorted(frame["device"].astype(str).unique())),  # where the rows were scored
-        "workers": workers,
-        "num_threads": num_threads,
+        **run_info,
     }
     atomic_write_json(out_dir / "correlations.json", result)
     return result
+
+
+def find_shards(shards_dir: Path, identity: dict, num_shards: int) -> list[Path]:
+    """The folder of each shard ``0..num_shards-1`` under ``shards_dir``: the one whose ``study.json``
+    is ``identity`` plus that shard. One-line :class:`TenasError` when one is missing or twice there."""
+    if shards_dir is None or not Path(shards_dir).is_dir():
+        raise TenasError(f"study.merge=true reads the shards' sweep folder: hydra.sweep.dir={shards_dir} is not a folder")
+    shards_dir = Path(shards_dir)
+    found: dict[int, list[Path]] = {}
+    others = []  # shard folders of other settings
+    for path in sorted(shards_dir.rglob("study.json")):
+        if ".submitit" in path.parts:
+            continue
+        try:
+            stored = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if not isinstance(stored, dict) or not isinstance(stored.get("shard"), dict):
+            continue  # not a shard (e.g. a merge in the sweep folder)
+        shard = stored.pop("shard")
+        if stored == identity and shard.get("num_shards") == num_shards and shard.get("index") in range(num_shards):
+            found.setdefault(int(shard["index"]), []).append(path.parent)
+        else:
+            others.append((path.parent, sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
+                           + ([] if shard.get("num_shards") == num_shards else ["study.num_shards"])))
+    missing = [i for i in range(num_shards) if i not in found]
+    if missing:
+        hint = ""
+        if others:
+            differing = sorted({k for _, keys in others for k in keys})
+            hint = f"; {len(others)} shard folder(s) there hold other settings ({', '.join(differing)} differ)"
+        raise TenasError(f"shard(s) {', '.join(map(str, missing))} of {num_shards} missing under {shards_dir}{hint}")
+    for i, folders in found.items():
+        if len(folders) > 1:
+            raise TenasError(f"shard {i} of {num_shards} is in {len(folders)} folders under {shards_dir}: "
+                             f"{', '.join(map(str, folders))}; keep one")
+    return [found[i][0] for i in range(num_shards)]
+
+
+def merge_shards(cfg: DictConfig, out_dir: Path, shards_dir: Path | None) -> dict:
+    """Merge the ``study.num_shards`` shard folders under ``shards_dir`` into the unsharded study in ``out_dir``."""
+    _, num_shards, _ = shard_settings(cfg)
+    bench = load_benchmark(cfg.benchmark.path)
+    sample = sample_architectures(bench.archs(), int(cfg.study.num_archs), int(cfg.seed))
+    ranking = study_ranking(cfg)
+    proxies = study_proxies(cfg)
+    identity = study_identity(cfg)  # the unsharded study's
+    folders = find_shards(shards_dir, identity, num_shards)
+    rows: dict[int, dict] = {}
+    wall_times = []
+    for shard, folder in enumerate(folders):
+        part = shard_slice(sample, shard, num_shards)
+        stored = Checkpoint(folder / CHECKPOINT, read_only=True).rows
+        missing = [i for i, _ in part if i not in stored]
+        if missing:
+            raise TenasError(f"shard {shard} of {num_shards} ({folder}) is incomplete: {len(part) - len(missing)} of its "
+                             f"{len(part)} architectures scored; rerun its job (same command) to finish it")
+        rows.update((i, stored[i]) for i, _ in part)
+        try:
+            wall_times.append(json.loads((folder / "correlations.json").read_text()).get("scoring_wall_time_s"))
+        except (OSError, json.JSONDecodeError):
+            wall_times.append(None)
+    _prepare_folder(cfg, out_dir, identity)
+    checkpoint = Checkpoint(out_dir / CHECKPOINT)
+    checkpoint.extend([rows[i] for i, _ in sample if i not in checkpoint.rows])
+    log.info("merged %d shards of %s: %d architectures, into %s", num_shards, shards_dir, len(sample), out_dir)
+    return finish_study(out_dir, [checkpoint.rows[i] for i, _ in sample], bench, identity, proxies, ranking, {
+        "scoring_wall_time_s": 0.0,  # this run scored nothing
+        "merged_from": [str(f) for f in folders],
+        "shard_scoring_wall_time_s": wall_times,
+    })
 
 
 def save_scatter(frame: pd.DataFrame, score: str, correlations: pd.DataFrame, path: Path) -> None:
@@ -389,9 +537,17 @@ def report(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _run_in_hydra(cfg: DictConfig, out_dir: Path) -> dict:
+    """``run_study``; a merge reads the shards of ``hydra.sweep.dir``."""
+    from hydra.core.hydra_config import HydraConfig
+
+    shards_dir = Path(HydraConfig.get().sweep.dir) if cfg.study.get("merge") else None
+    return run_study(cfg, out_dir, shards_dir=shards_dir)
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> float | None:
-    result, out_dir = run_or_exit(run_study, cfg)
+    result, out_dir = run_or_exit(_run_in_hydra, cfg)
     print(report(result))
     print(f"outputs: {out_dir}")
     first = result["correlations"][next(iter(result["correlations"]))]

@@ -70,6 +70,13 @@ def relative_change(origin: float, candidate: float) -> float:
     return (origin - candidate) / abs(origin)
 
 
+#: How an indicator draws weights and inputs when no ``schedule`` says otherwise: once per repeat,
+#: shared by the origin and every candidate of that repeat.
+SHARED_SCHEDULE = {"weights": "per_repeat", "inputs": "per_repeat"}
+WEIGHT_SCHEDULES = ("per_repeat", "per_round", "per_candidate")
+INPUT_SCHEDULES = ("per_repeat", "per_pair")
+
+
 def score_candidates(
     alive: AliveSet,
     candidates: Sequence[Candidate],
@@ -78,31 +85,58 @@ def score_candidates(
     generator: torch.Generator,
     round_index: int = 0,
     progress: Callable[[str], None] | None = None,
+    delta_decimals: int | None = None,
 ) -> tuple[list[dict], dict[str, np.ndarray]]:
-    """Score every candidate against the origin ``alive``; returns per-repeat records and mean Δ per indicator."""
-    records: list[dict] = []
+    """Score every candidate against the origin ``alive``; returns per-repeat records and mean Δ per indicator.
+
+    An indicator with the shared schedule (:data:`SHARED_SCHEDULE`, the default) draws weights and
+    inputs once per repeat and scores the origin once and every candidate on them. An indicator whose
+    ``schedule`` asks for ``inputs: per_pair`` scores the origin again with each candidate in each
+    repeat, on inputs drawn for that pair, and draws weights once per round, per candidate (shared by
+    its repeats) or per repeat (``weights``). Shared indicators draw first, repeat by repeat; then each
+    pairwise indicator, candidate by candidate. ``delta_decimals`` rounds each repeat's Δ to that many
+    decimals (the reference code's ``precision``).
+    """
+    rows = [
+        [{"round": round_index, "repeat": r, "cell_type": c.cell_type, "edge": c.edge, "op": c.op if c.op else "<edge>"} for c in candidates]
+        for r in range(repeats)
+    ]
     deltas = {ind.name: np.zeros((repeats, len(candidates))) for ind in indicators}
-    trial_sets = [alive] + [c.apply(alive) for c in candidates]
+    trial_sets = [c.apply(alive) for c in candidates]
+
+    def record(ind, r: int, j: int, origin: float, score: float) -> None:
+        d = relative_change(origin, score)
+        if delta_decimals is not None and math.isfinite(d):
+            d = round(d, delta_decimals)
+        rows[r][j].update({f"{ind.name}_origin": origin, ind.name: score, f"delta_{ind.name}": d})
+        deltas[ind.name][r, j] = d
+
+    def tick(ind, r: int):
+        return lambda i: progress and progress(f"round {round_index} repeat {r + 1}/{repeats} {ind.name} candidate {max(i, 0)}/{len(candidates)}")
+
+    shared = [ind for ind in indicators if getattr(ind, "schedule", SHARED_SCHEDULE) == SHARED_SCHEDULE]
     for r in range(repeats):
-        rows = [{"round": round_index, "repeat": r, "cell_type": c.cell_type, "edge": c.edge, "op": c.op if c.op else "<edge>"} for c in candidates]
-        for ind in indicators:
+        for ind in shared:
             ind.new_repeat(generator)
-
-            def tick(i, _ind=ind, _r=r):
-                if progress:
-                    progress(f"round {round_index} repeat {_r + 1}/{repeats} {_ind.name} candidate {max(i, 0)}/{len(candidates)}")
-
-            scores = ind.score(trial_sets, progress=tick)
-            origin = scores[0]
-            for j, row in enumerate(rows):
-                d = relative_change(origin, scores[j + 1])
-                row[f"{ind.name}_origin"] = origin
-                row[ind.name] = scores[j + 1]
-                row[f"delta_{ind.name}"] = d
-                deltas[ind.name][r, j] = d
-        records.extend(rows)
+            scores = ind.score([alive] + trial_sets, progress=tick(ind, r))
+            for j in range(len(candidates)):
+                record(ind, r, j, scores[0], scores[j + 1])
+    for ind in (i for i in indicators if i not in shared):
+        weights = ind.schedule["weights"]
+        if weights == "per_round":
+            ind.new_weights(generator)
+        for j, trial in enumerate(trial_sets):
+            if weights == "per_candidate":
+                ind.new_weights(generator)
+            for r in range(repeats):
+                if weights == "per_repeat":
+                    ind.new_weights(generator)
+                ind.new_inputs(generator)
+                origin, score = ind.score([alive, trial])
+                record(ind, r, j, origin, score)
+            tick(ind, repeats - 1)(j)
     mean = {name: mean_over_repeats(d) for name, d in deltas.items()}
-    return records, mean
+    return [row for per_repeat in rows for row in per_repeat], mean
 
 
 def mean_over_repeats(d: np.ndarray) -> np.ndarray:
@@ -125,10 +159,18 @@ def prune_ops(
     generator: torch.Generator,
     ops_per_edge: int = 1,
     progress: Callable[[str], None] | None = None,
+    done: Sequence[RoundResult] = (),
+    after_round: Callable[[AliveSet, list[RoundResult]], None] | None = None,
+    delta_decimals: int | None = None,
 ) -> tuple[AliveSet, list[RoundResult]]:
-    """Prune ops round by round until every edge holds one op; returns the final alive-set and the rounds."""
-    rounds: list[RoundResult] = []
-    r = 0
+    """Prune ops round by round until every edge holds one op; returns the final alive-set and the rounds.
+
+    ``done``: rounds already finished (a resumed search), ``alive`` being the alive-set after
+    them and ``generator`` in the state it had then; numbering continues after them.
+    ``after_round(alive, rounds)`` is called after every round (the search saves its state there).
+    """
+    rounds: list[RoundResult] = list(done)
+    r = len(rounds)
     while True:
         candidates = [
             Candidate(c, e, op)
@@ -141,7 +183,7 @@ def prune_ops(
             return alive, rounds
         r += 1
         t0 = time.perf_counter()
-        records, mean = score_candidates(alive, candidates, indicators, repeats, generator, r, progress)
+        records, mean = score_candidates(alive, candidates, indicators, repeats, generator, r, progress, delta_decimals)
         importance = np.asarray(ranking.importance(mean), dtype=np.float64)
         result = RoundResult(r, candidates, records, importance)
         for (c, e), members in _group_by_edge(candidates).items():
@@ -154,6 +196,8 @@ def prune_ops(
         _annotate(result, mean, ranking)
         rounds.append(result)
         log.info("round %d: pruned %s (%.1fs)", r, ", ".join(c.label() for c in result.pruned), result.seconds)
+        if after_round:
+            after_round(alive, rounds)
 
 
 def _group_by_edge(candidates: Sequence[Candidate]) -> dict[tuple[str, int], np.ndarray]:
@@ -190,6 +234,9 @@ def decide_edges(
     keep: int = 2,
     first_round: int = 1,
     progress: Callable[[str], None] | None = None,
+    done: Sequence[RoundResult] = (),
+    after_round: Callable[[AliveSet, list[RoundResult]], None] | None = None,
+    delta_decimals: int | None = None,
 ) -> tuple[AliveSet, list[RoundResult]]:
     """DARTS's edge decision: in each group (the incoming edges of one node, from ``space.edge_groups``),
     remove live edges one at a time until ``keep`` remain.
@@ -199,10 +246,11 @@ def decide_edges(
     like op candidates (same indicators, repeats and ranking); the least important edge
     goes, and the next round scores against the alive-set without it. Groups are
     processed in the order given. Returns the final alive-set and one round per removal,
-    numbered from ``first_round``.
+    numbered from ``first_round``. ``done`` and ``after_round`` as in :func:`prune_ops` (the
+    removals already made are visible in ``alive``, so the loop goes on where it stopped).
     """
-    rounds: list[RoundResult] = []
-    r = first_round
+    rounds: list[RoundResult] = list(done)
+    r = first_round + len(rounds)
     for cell_type, edges in groups:
         while True:
             live = [e for e in edges if alive.num_alive(cell_type, e) > 0]
@@ -210,7 +258,7 @@ def decide_edges(
                 break
             t0 = time.perf_counter()
             candidates = [Candidate(cell_type, e, None) for e in live]
-            records, mean = score_candidates(alive, candidates, indicators, repeats, generator, r, progress)
+            records, mean = score_candidates(alive, candidates, indicators, repeats, generator, r, progress, delta_decimals)
             importance = np.asarray(ranking.importance(mean), dtype=np.float64)
             result = RoundResult(r, candidates, records, importance, [candidates[prune_order(importance)[0]]])
             alive = result.pruned[0].apply(alive)
@@ -219,4 +267,6 @@ def decide_edges(
             rounds.append(result)
             log.info("round %d: removed edge %s (%.1fs)", r, result.pruned[0].label(), result.seconds)
             r += 1
+            if after_round:
+                after_round(alive, rounds)
     return alive, rounds

@@ -38,6 +38,7 @@ RANKING_DIR = Path(__file__).resolve().parents[1] / "conf" / "ranking"
 RANK_SIGNIFICANT_DIGITS = 10
 
 AGGREGATIONS = ("rank_sum", "log_rank")
+TIE_RULES = ("dense", "reference")
 
 
 def round_significant(values: np.ndarray, digits: int = RANK_SIGNIFICANT_DIGITS) -> np.ndarray:
@@ -48,11 +49,31 @@ def round_significant(values: np.ndarray, digits: int = RANK_SIGNIFICANT_DIGITS)
     return np.where(np.isfinite(values), np.round(values * scale) / scale, values)
 
 
-def best_first_dense_ranks(goodness: np.ndarray) -> np.ndarray:
-    """Dense ranks, 1 = highest goodness; non-finite values share the last rank."""
-    g = round_significant(goodness)
+def best_first_dense_ranks(goodness: np.ndarray, digits: int = RANK_SIGNIFICANT_DIGITS) -> np.ndarray:
+    """Dense ranks, 1 = highest goodness after rounding to ``digits`` significant digits; non-finite values share the last rank."""
+    g = round_significant(goodness, digits)
     g = np.where(np.isfinite(g), g, -np.inf)
     return rankdata(-g, method="dense").astype(np.int64)
+
+
+def reference_order(goodness: np.ndarray, digits: int) -> np.ndarray:
+    """Candidate indices as TE-NAS's reference code sorts them: by goodness rounded to ``digits``
+    significant digits, best first, equal keys in candidate order (``prune_tenas.py``, lines 147 and 159)."""
+    key = round_significant(goodness, digits)
+    return np.argsort(-np.where(np.isfinite(key), key, -np.inf), kind="stable")
+
+
+def reference_ranks(goodness: np.ndarray, digits: int) -> np.ndarray:
+    """TE-NAS reference ranks (``prune_tenas.py``, lines 150-169): walk the :func:`reference_order`;
+    the rank advances by one whenever a value differs from the previous one in that order, compared
+    unrounded (so rounding only orders, it never makes a tie). Rank 1 = best."""
+    g = np.asarray(goodness, dtype=np.float64)
+    order = reference_order(g, digits)
+    ranks = np.ones(len(g), dtype=np.int64)
+    for previous, current in zip(order, order[1:]):
+        same = g[current] == g[previous] or not (np.isfinite(g[current]) or np.isfinite(g[previous]))
+        ranks[current] = ranks[previous] + (0 if same else 1)
+    return ranks
 
 
 def worst_first_average_ranks(goodness: np.ndarray) -> np.ndarray:
@@ -61,10 +82,20 @@ def worst_first_average_ranks(goodness: np.ndarray) -> np.ndarray:
     return rankdata(np.where(np.isfinite(g), g, -np.inf), method="average")
 
 
-def merit(goodness: dict[str, np.ndarray], aggregation: str) -> np.ndarray:
-    """One merit per candidate (higher = better) from each proxy's goodness (see the module docstring)."""
+def merit(goodness: dict[str, np.ndarray], aggregation: str, digits: int = RANK_SIGNIFICANT_DIGITS, ties: str = "dense") -> np.ndarray:
+    """One merit per candidate (higher = better) from each proxy's goodness (see the module docstring).
+
+    ``ties="reference"`` (``rank_sum`` only) ranks as TE-NAS's reference code does
+    (:func:`reference_ranks`) and breaks equal sums by the first proxy's reference order.
+    """
+    if aggregation == "rank_sum" and ties == "reference":
+        values = list(goodness.values())
+        total = sum(reference_ranks(g, digits) for g in values).astype(np.float64)
+        position = np.empty(len(values[0]))
+        position[reference_order(values[0], digits)] = np.arange(len(values[0]))
+        return -(total + position / (len(values[0]) + 1))
     if aggregation == "rank_sum":
-        return -sum(best_first_dense_ranks(g) for g in goodness.values()).astype(np.float64)
+        return -sum(best_first_dense_ranks(g, digits) for g in goodness.values()).astype(np.float64)
     if aggregation == "log_rank":
         return sum(np.log(worst_first_average_ranks(g) / len(g)) for g in goodness.values())
     raise ValueError(f"unknown aggregation {aggregation!r}; known: {list(AGGREGATIONS)}")
@@ -77,12 +108,18 @@ class Ranking:
     name: str
     proxies: tuple[str, ...]
     aggregation: str = "rank_sum"
+    significant_digits: int = RANK_SIGNIFICANT_DIGITS
+    ties: str = "dense"
 
     def __post_init__(self):
         if not self.proxies:
             raise ValueError(f"ranking {self.name!r} names no proxy")
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(f"ranking {self.name!r}: unknown aggregation {self.aggregation!r}; known: {list(AGGREGATIONS)}")
+        if self.ties not in TIE_RULES or (self.ties == "reference" and self.aggregation != "rank_sum"):
+            raise ValueError(f"ranking {self.name!r}: ties {self.ties!r} must be one of {list(TIE_RULES)} ('reference' with rank_sum only)")
+        if not isinstance(self.significant_digits, int) or self.significant_digits < 1:
+            raise ValueError(f"ranking {self.name!r}: significant_digits must be a positive integer, got {self.significant_digits!r}")
         for proxy in self.proxies:
             get_proxy(proxy)
 
@@ -96,20 +133,25 @@ class Ranking:
 
     def combined_score(self, scores: dict[str, np.ndarray]) -> np.ndarray:
         """The merit of each architecture from its proxies' scores (higher = better)."""
-        return merit(self.score_goodness(scores), self.aggregation)
+        return merit(self.score_goodness(scores), self.aggregation, self.significant_digits, self.ties)
 
     def importance(self, deltas: dict[str, np.ndarray]) -> np.ndarray:
         """Importance of each candidate's op from the mean Δ of each proxy; the lowest is pruned first."""
-        return -merit(self.removal_goodness(deltas), self.aggregation)
+        return -merit(self.removal_goodness(deltas), self.aggregation, self.significant_digits, self.ties)
 
     def ranks(self, deltas: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Per proxy, dense ranks of the candidates with 1 = the most prunable (written to ``rounds.csv``)."""
-        return {p: best_first_dense_ranks(g) for p, g in self.removal_goodness(deltas).items()}
+        rank = (lambda g: reference_ranks(g, self.significant_digits)) if self.ties == "reference" else (lambda g: best_first_dense_ranks(g, self.significant_digits))
+        return {p: rank(g) for p, g in self.removal_goodness(deltas).items()}
 
 
-def ranking_from_config(cfg) -> Ranking:
-    """A :class:`Ranking` from a ``ranking`` config section (``name``, ``proxies``, ``aggregation``)."""
-    return Ranking(str(cfg["name"]), tuple(cfg["proxies"]), str(cfg.get("aggregation", "rank_sum")))
+def ranking_from_config(cfg, protocol=None) -> Ranking:
+    """A :class:`Ranking` from a ``ranking`` config section (``name``, ``proxies``, ``aggregation``),
+    ranked with a search ``protocol``'s ``rank_significant_digits`` and ``rank_ties`` when given."""
+    options = {}
+    if protocol is not None:
+        options = {"significant_digits": protocol.get("rank_significant_digits", RANK_SIGNIFICANT_DIGITS), "ties": protocol.get("rank_ties", "dense")}
+    return Ranking(str(cfg["name"]), tuple(cfg["proxies"]), str(cfg.get("aggregation", "rank_sum")), **options)
 
 
 def get_ranking(name: str) -> Ranking:

@@ -71,6 +71,12 @@ class ScoringRecipe:
         for key in ("batch_size", "num_batches"):
             if not isinstance(spec[key], int) or isinstance(spec[key], bool) or spec[key] < 1:
                 raise ValueError(f"{where}.inputs.{key}: {spec[key]!r} is not a positive integer")
+        if spec["batch_size"] < self.proxy.min_batch_size:
+            raise ValueError(f"{where}.inputs.batch_size: {spec['batch_size']} is too small: {self.name} needs at least "
+                             f"{self.proxy.min_batch_size} samples per forward")
+        if spec["kind"] == "images" and spec["batch_size"] > len(dataset):
+            raise ValueError(f"{where}.inputs.batch_size: {spec['batch_size']} is more than the dataset's {len(dataset)} images "
+                             f"(allowed: {self.proxy.min_batch_size} to {len(dataset)})")
         if spec["kind"] == "crops":
             depth, height, width = dataset.image_shape
             size, channels = spec["crop_size"], input_channels(net)
@@ -165,20 +171,35 @@ class ProxyIndicator:
 
     The supernet is built once from the recipe's ``network`` section; each repeat
     re-draws its weights and inputs, which the origin and every candidate of that
-    repeat share. ``seconds`` is the wall time spent in ``new_repeat`` and ``score``.
+    repeat share, unless the protocol's ``schedule`` says otherwise (see
+    :func:`tenas.pruning.score_candidates`). ``seconds`` is the wall time spent drawing and scoring.
     """
 
     def __init__(self, recipe: ScoringRecipe, space, dataset, device="cpu"):
+        from tenas.pruning import INPUT_SCHEDULES, SHARED_SCHEDULE, WEIGHT_SCHEDULES
+
         self.recipe, self.dataset, self.device = recipe, dataset, device
         self.name = recipe.name
+        self.schedule = {**SHARED_SCHEDULE, **recipe.settings.get("schedule", {})}
+        if self.schedule["weights"] not in WEIGHT_SCHEDULES or self.schedule["inputs"] not in INPUT_SCHEDULES:
+            raise ValueError(f"proxy.{self.name}.schedule: {self.schedule} is not weights in {list(WEIGHT_SCHEDULES)}, inputs in {list(INPUT_SCHEDULES)}")
         self.net: Supernet = space.build_supernet(num_classes=dataset.num_classes, **recipe.network_options()).to(device)
         recipe.check(self.net, dataset)
         self.inputs, self.targets = None, None
         self.seconds = 0.0
 
     def new_repeat(self, generator: torch.Generator) -> None:
+        """Draw fresh weights, then fresh inputs."""
+        self.new_weights(generator)
+        self.new_inputs(generator)
+
+    def new_weights(self, generator: torch.Generator) -> None:
         start = time.perf_counter()
         initialise(self.net, self.recipe.settings["init"], generator)
+        self.seconds += time.perf_counter() - start
+
+    def new_inputs(self, generator: torch.Generator) -> None:
+        start = time.perf_counter()
         inputs, targets = self.recipe.draw(self.net, self.dataset, generator)
         self.inputs, self.targets = to_device(inputs, self.device), to_device(targets, self.device)
         self.seconds += time.perf_counter() - start

@@ -18,7 +18,9 @@ from tenas.errors import TenasError
 from tenas.io import atomic_write_csv, atomic_write_json, atomic_write_text
 from tenas.pruning import decide_edges, prune_ops
 from tenas.ranking import ranking_from_config
+from tenas.resume import SearchState, load_state, search_identity
 from tenas.scoring import ProxyIndicator, ScoringRecipe
+from tenas.settings import check_search_config
 
 log = logging.getLogger("tenas.search")
 
@@ -33,8 +35,10 @@ def resolve_device(name: str) -> torch.device:
 
 def scoring_recipes(cfg: DictConfig, names) -> list[ScoringRecipe]:
     """Each proxy's protocol: ``conf/proxy/<name>.yaml``, then the ranking's ``ranking.proxy.<name>``,
-    the space's ``search_space.proxy.<name>`` and the run's ``proxy.<name>``, each changing the one before."""
-    layers = [cfg.ranking.get("proxy") or {}, cfg.search_space.get("proxy") or {}, cfg.get("proxy") or {}]
+    the search protocol's ``protocol.proxy.<name>``, the space's ``search_space.proxy.<name>`` and the
+    run's ``proxy.<name>``, each changing the one before."""
+    sections = [cfg.ranking.get("proxy"), cfg.protocol.get("proxy"), cfg.search_space.get("proxy"), cfg.get("proxy")]
+    layers = [OmegaConf.to_container(section, resolve=True) if section else {} for section in sections]
     return [ScoringRecipe.load(name, *(layer.get(name) for layer in layers)) for name in names]
 
 
@@ -61,19 +65,58 @@ class Progress:
             print(file=sys.stderr)
 
 
+def prune_search(cfg, space, indicators, ranking, generator, state: SearchState | None, identity: dict, out_dir: Path, progress, t0: float):
+    """The TE-NAS pruning rounds (then DARTS's edge decisions), saving the search state after each
+    round and continuing from ``state`` when a partial search was found (see :mod:`tenas.resume`).
+    Returns the final alive-set, the op rounds, the edge rounds and the start time shifted by the
+    seconds spent before an interruption."""
+    if state is None:
+        alive = space.full_alive_set()
+        if cfg.search.prune_none_first and "none" in alive.op_names:
+            alive = alive.without_op_everywhere("none")
+        state = SearchState(identity, alive, generator.get_state())
+    else:
+        generator.set_state(state.generator_state)
+        for ind in indicators:
+            ind.seconds = state.indicator_seconds.get(ind.name, 0.0)
+        t0 -= state.elapsed
+        log.info("resuming %s after %d finished round(s)", out_dir, len(state.rounds) + len(state.edge_rounds))
+
+    def saver(phase: str):
+        def save(alive, rounds):
+            state.alive = alive
+            setattr(state, phase, list(rounds))
+            state.generator_state = generator.get_state()
+            state.indicator_seconds = {ind.name: ind.seconds for ind in indicators}
+            state.elapsed = time.perf_counter() - t0
+            state.save(out_dir)
+
+        return save
+
+    decimals = cfg.protocol.get("delta_decimals")
+    alive, rounds = prune_ops(state.alive, indicators, ranking, cfg.search.repeats, generator, cfg.search_space.get("ops_per_edge", 1), progress,
+                              done=state.rounds, after_round=saver("rounds"), delta_decimals=decimals)
+    edge_rounds = []
+    if space.edge_groups(alive):  # DARTS: keep 2 incoming edges per node
+        alive, edge_rounds = decide_edges(alive, space.edge_groups(alive), indicators, ranking, cfg.search.repeats, generator, first_round=len(rounds) + 1,
+                                          progress=progress, done=state.edge_rounds, after_round=saver("edge_rounds"), delta_decimals=decimals)
+    return alive, rounds, edge_rounds, t0
+
+
 def run_search(cfg: DictConfig, out_dir: Path) -> dict:
     """Run one search and write its outputs into ``out_dir``; returns the contents of genotype.json."""
+    check_search_config(cfg)  # every setting, file and name, before any work or output (tenas/settings.py)
     out_dir = Path(out_dir)
     if cfg.search.get("threads"):
         torch.set_num_threads(int(cfg.search.threads))
     device = resolve_device(str(cfg.device))
     try:
-        ranking = ranking_from_config(cfg.ranking)
+        ranking = ranking_from_config(cfg.ranking, cfg.protocol)
         recipes = scoring_recipes(cfg, ranking.proxies)
     except ValueError as err:
         raise TenasError(f"ranking: {err}") from None
     dataset = build_dataset(cfg.dataset)
-    space_options = {k: v for k, v in OmegaConf.to_container(cfg.search_space, resolve=True).items() if k not in ("name", "ops_per_edge", "proxy")}
+    space_options = {k: v for k, v in OmegaConf.to_container(cfg.search_space, resolve=True).items() if k not in ("name", "ops_per_edge", "proxy", "reference_ntk_batch_size")}
     space = get_space(cfg.search_space.name, **space_options)
     try:
         indicators = [ProxyIndicator(recipe, space, dataset, device) for recipe in recipes]
@@ -81,6 +124,8 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
         raise TenasError(f"proxy: {err}") from None
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved["proxy"] = {recipe.name: recipe.settings for recipe in recipes}
+    identity = search_identity(resolved)
+    state = load_state(out_dir, identity)  # a partial search of other settings is refused before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
     t0 = time.perf_counter()
@@ -88,17 +133,16 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
     generator = torch.Generator().manual_seed(int(cfg.seed))
     log.info("search: %s on %s (%d images), ranking=%s, seed=%d, device=%s", space.name, dataset.name, len(dataset), ranking.name, cfg.seed, device)
 
-    alive = space.full_alive_set()
-    if cfg.search.prune_none_first and "none" in alive.op_names:
-        alive = alive.without_op_everywhere("none")
+    strategy = str(OmegaConf.select(cfg, "strategy.name", default="prune"))
+    rounds, edge_rounds, strategy_fields = [], [], {}
     progress = Progress()
     try:
-        alive, rounds = prune_ops(alive, indicators, ranking, cfg.search.repeats, generator, cfg.search_space.get("ops_per_edge", 1), progress)
-        edge_rounds = []
-        if space.edge_groups(alive):  # DARTS: keep 2 incoming edges per node
-            alive, edge_rounds = decide_edges(
-                alive, space.edge_groups(alive), indicators, ranking, cfg.search.repeats, generator, first_round=len(rounds) + 1, progress=progress
-            )
+        if strategy == "prune":
+            alive, rounds, edge_rounds, t0 = prune_search(cfg, space, indicators, ranking, generator, state, identity, out_dir, progress, t0)
+        else:  # sample / evolve (tenas/strategies.py): writes population.csv
+            from tenas.strategies import run_strategy
+
+            alive, strategy_fields = run_strategy(cfg, space, indicators, ranking, out_dir, progress)
     finally:
         progress.close()
     genotype = space.genotype(alive)
@@ -110,6 +154,8 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
         "seed": int(cfg.seed),
         "dataset": cfg.dataset.name,
         "ranking": ranking.name,
+        "strategy": strategy,
+        **strategy_fields,
         "rounds": [
             {"round": r.index, "candidates": len(r.candidates), "pruned": [c.label() for c in r.pruned], "seconds": round(r.seconds, 3)}
             for r in rounds
@@ -127,8 +173,9 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
             {"round": r.index, "candidates": [c.label() for c in r.candidates], "removed": r.pruned[0].label(), "seconds": round(r.seconds, 3)}
             for r in edge_rounds
         ]
-    records = [row for r in rounds + edge_rounds for row in r.records]
-    atomic_write_csv(out_dir / "rounds.csv", pd.DataFrame.from_records(records))
+    if strategy == "prune":
+        records = [row for r in rounds + edge_rounds for row in r.records]
+        atomic_write_csv(out_dir / "rounds.csv", pd.DataFrame.from_records(records))
     atomic_write_json(out_dir / "genotype.json", result)
     return result
 

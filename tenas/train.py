@@ -26,6 +26,7 @@ from tenas.errors import TenasError
 from tenas.export import SearchedArchitecture, read_genotype_file
 from tenas.io import atomic_write_bytes, atomic_write_csv, atomic_write_json, atomic_write_text
 from tenas.search import resolve_device
+from tenas.settings import check_train_config
 
 log = logging.getLogger("tenas.train")
 
@@ -123,6 +124,7 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 
 def run_training(cfg: DictConfig, out_dir: Path) -> dict:
     """Train the genotype of ``cfg.genotype`` and write the run's outputs into ``out_dir``; returns results.json."""
+    check_train_config(cfg)  # every setting, file and name, before any work or output (tenas/settings.py)
     if OmegaConf.is_missing(cfg, "genotype"):
         raise TenasError("genotype=PATH is required: a search's genotype.json (or a file holding a DARTS Genotype(...) or NB201 string)")
     out_dir = Path(out_dir)

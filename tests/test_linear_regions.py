@@ -1,5 +1,6 @@
 """Linear-region count: exact on known cases and against an independent count; leaves the model as found."""
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,7 +144,12 @@ def test_thin_supernet_on_real_crops(cifar10_npz):
     assert crops.shape == (1000, 1, 3, 3)
     assert abs(float(crops.mean())) < 0.5 and 0.5 < float(crops.std()) < 1.5  # normalised
     space = get_space("nasbench201")
-    indicator = ProxyIndicator(ScoringRecipe.load("linear_regions"), space, dataset)  # TE-NAS's thin network and 3 x 1000 crops
+    from omegaconf import OmegaConf
+
+    te_nas = OmegaConf.load(Path(tenas.__file__).resolve().parents[1] / "conf/ranking/te_nas.yaml").proxy.linear_regions
+    recipe = ScoringRecipe.load("linear_regions", te_nas)  # TE-NAS's thin network and 3 x 1000 crops, every ReLU
+    assert recipe.settings["network"] == {"C": 1, "N": None, "stem": False} and recipe.settings["options"] == {"relus": None}
+    indicator = ProxyIndicator(recipe, space, dataset)
     alive = space.full_alive_set().without_op_everywhere("none")
     sets = [alive, alive.without("cell", 0, "nor_conv_3x3"), alive.without("cell", 5, "skip_connect")]
     indicator.new_repeat(torch.Generator().manual_seed(0))
@@ -151,3 +157,41 @@ def test_thin_supernet_on_real_crops(cifar10_npz):
     indicator.new_repeat(torch.Generator().manual_seed(0))
     assert indicator.score(sets) == first  # same seed, same weights and crops
     assert all(1 < s <= 3000 for s in first) and len(set(first)) > 1
+
+
+def test_relus_filter_counts_only_the_named_relu_modules():
+    net = mlp([2, 6, 5, 1])  # Sequential: 0 Linear, 1 ReLU, 2 Linear, 3 ReLU, 4 Linear
+    x = torch.randn(2000, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64) * 3
+    layers = [(m.weight.detach(), m.bias.detach()) for m in net if isinstance(m, nn.Linear)]
+    first_only = independent_count(layers[:1] + [layers[-1]], x)  # the first hidden layer's patterns
+    assert tenas.count_linear_regions(net, x, relus=r"^1$") == first_only
+    assert tenas.count_linear_regions(net, x, relus=r"^[13]$") == tenas.count_linear_regions(net, x) == independent_count(layers, x)
+    assert first_only < independent_count(layers, x)
+    with pytest.warns(RuntimeWarning, match="matches 'nothing'"):
+        assert tenas.count_linear_regions(net, x, relus="nothing") == 1
+    with pytest.raises(ValueError, match="regular expression"):
+        tenas.count_linear_regions(net, x, relus=["1"])
+
+
+def test_cells_relus_filter_on_nb201_network():
+    from search_spaces.nasbench201 import NB201Network, parse_arch
+
+    arch = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|"
+    net = NB201Network(1, 1, 10, candidate_ops=[[op] for op in parse_arch(arch)], stem=False)
+    cells = r"^cells\.\d+\.edges\."
+    names = [n for n, m in net.named_modules() if isinstance(m, nn.ReLU)]
+    chosen = [n for n in names if __import__("re").search(cells, n)]
+    assert chosen and len(chosen) < len(names) and all(".edges." in n for n in chosen)
+    x = torch.randn(500, 1, 3, 3, generator=torch.Generator().manual_seed(0))
+    assert 1 < tenas.count_linear_regions(net, x, relus=cells) <= tenas.count_linear_regions(net, x)
+    # an architecture without conv ops has no cell ReLUs: one region (with a warning)
+    pools = NB201Network(1, 1, 10, candidate_ops=[["avg_pool_3x3"]] * 6, stem=False)
+    with pytest.warns(RuntimeWarning, match="no nn.ReLU"):
+        assert tenas.count_linear_regions(pools, x, relus=cells) == 1
+
+
+def test_study_default_counts_the_cells_relus_of_a_deeper_thin_network():
+    settings = ScoringRecipe.load("linear_regions").settings
+    assert settings["network"] == {"C": 1, "N": 3, "stem": False}
+    assert settings["inputs"] == {"kind": "crops", "crop_size": 3, "batch_size": 1000, "num_batches": 3}
+    assert settings["options"] == {"relus": r"^cells\.\d+\.edges\."}

@@ -62,5 +62,5 @@ def test_bad_input_is_one_line_and_writes_no_outputs(tmp_path):
     proc = run_cli(["dataset=npz", f"dataset.path={tmp_path / 'missing.npz'}", f"hydra.run.dir={out}"])
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith("error: dataset file not found")
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: dataset.path: dataset file not found")
     assert not (out / "genotype.json").exists() and not (out / "rounds.csv").exists()

@@ -1,6 +1,8 @@
 """The DARTS space: 8 ops on the 14 edges of normal and reduction cells, 2 inputs kept per node."""
 from __future__ import annotations
 
+import torch
+
 from search_spaces.base import AliveSet, SearchSpace, register_space
 from search_spaces.darts.genotype import (
     CELL_TYPES,
@@ -54,6 +56,39 @@ class DartsSpace(SearchSpace):
                 pairs += [(alive.alive_ops(c, e)[0], EDGES[e][1]) for e in kept]
             cells[c] = pairs
         return check_genotype((cells["normal"], [2, 3, 4, 5], cells["reduce"], [2, 3, 4, 5]))
+
+    def random_single_path(self, generator: torch.Generator) -> AliveSet:
+        """A random genotype as an alive-set: in each cell type (normal, then reduce), for each intermediate
+        node, 2 distinct inputs drawn uniformly and a uniformly random op other than ``none`` on each."""
+        ops = [i for i, op in enumerate(OP_NAMES) if op != "none"]
+        alive = AliveSet(OP_NAMES, {c: torch.zeros(len(EDGES), len(OP_NAMES), dtype=torch.bool) for c in CELL_TYPES})
+        for c in CELL_TYPES:
+            for edges in NODE_EDGES:
+                for k in torch.randperm(len(edges), generator=generator)[:2].tolist():
+                    alive.masks[c][edges[k], ops[int(torch.randint(len(ops), (1,), generator=generator))]] = True
+        return alive
+
+    def mutate(self, alive: AliveSet, generator: torch.Generator) -> AliveSet:
+        """One change to one node: a uniformly random cell type, node and one of the node's 2 inputs; then with
+        probability 1/2 that input's op becomes another op (not ``none``), otherwise the input moves to another
+        source the node does not read yet, keeping its op (node 2 reads both of its sources: always the op)."""
+        self.genotype(alive)  # a finished genotype: 2 inputs of one op per node
+        c = CELL_TYPES[int(torch.randint(len(CELL_TYPES), (1,), generator=generator))]
+        edges = NODE_EDGES[int(torch.randint(len(NODE_EDGES), (1,), generator=generator))]
+        live = [e for e in edges if alive.num_alive(c, e) > 0]
+        edge = live[int(torch.randint(len(live), (1,), generator=generator))]
+        op = alive.alive_ops(c, edge)[0]
+        free = [e for e in edges if e not in live]
+        masks = {k: m.clone() for k, m in alive.masks.items()}
+        if free and bool(torch.randint(2, (1,), generator=generator)):
+            target = free[int(torch.randint(len(free), (1,), generator=generator))]
+            masks[c][edge] = False
+            masks[c][target, OP_NAMES.index(op)] = True
+        else:
+            others = [o for o in OP_NAMES if o not in ("none", op)]
+            masks[c][edge] = False
+            masks[c][edge, OP_NAMES.index(others[int(torch.randint(len(others), (1,), generator=generator))])] = True
+        return AliveSet(OP_NAMES, masks)
 
     def alive_set_for(self, genotype) -> AliveSet:
         """The single-path alive-set of a genotype (its op on its edges, nothing elsewhere)."""

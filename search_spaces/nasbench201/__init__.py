@@ -1,6 +1,8 @@
 """NAS-Bench-201: 5 ops on the 6 edges of a 4-node cell."""
 from __future__ import annotations
 
+import torch
+
 from search_spaces.base import AliveSet, SearchSpace, register_space
 from search_spaces.nasbench201.genotype import EDGES, format_arch, parse_arch
 from search_spaces.nasbench201.model import CELL, NB201Network, network_for_arch
@@ -33,6 +35,24 @@ class NASBench201Space(SearchSpace):
             alive.masks[CELL][e] = False
             alive.masks[CELL][e, OP_NAMES.index(op)] = True
         return alive
+
+    def _single_path(self, ops) -> AliveSet:
+        masks = torch.zeros(len(EDGES), len(OP_NAMES), dtype=torch.bool)
+        masks[torch.arange(len(EDGES)), torch.as_tensor(list(ops))] = True
+        return AliveSet(OP_NAMES, {CELL: masks})
+
+    def random_single_path(self, generator: torch.Generator) -> AliveSet:
+        """A uniformly random op (any of the 5, ``none`` included) on each edge: uniform over the 15,625 cells."""
+        return self._single_path(torch.randint(len(OP_NAMES), (len(EDGES),), generator=generator).tolist())
+
+    def mutate(self, alive: AliveSet, generator: torch.Generator) -> AliveSet:
+        """One uniformly random edge gets a uniformly random different op (one of the 24 neighbours)."""
+        self.genotype(alive)  # single path, one op per edge
+        ops = [OP_NAMES.index(alive.alive_ops(CELL, e)[0]) for e in range(len(EDGES))]
+        edge = int(torch.randint(len(EDGES), (1,), generator=generator))
+        others = [i for i in range(len(OP_NAMES)) if i != ops[edge]]
+        ops[edge] = others[int(torch.randint(len(others), (1,), generator=generator))]
+        return self._single_path(ops)
 
     def genotype_to_json(self, genotype: str) -> dict:
         return {"arch": genotype}

@@ -41,6 +41,7 @@ class Proxy:
     higher_is_better: bool
     needs_targets: bool = False
     doc: str = ""
+    min_batch_size: int = 1  # fewest samples per forward the score means anything with (NTK: 2)
 
     def __call__(self, model, inputs, **options) -> float:
         """The score as a float; NaN (and a warning) when the function's answer is not finite."""
@@ -54,16 +55,18 @@ class Proxy:
 PROXIES: dict[str, Proxy] = {}
 
 
-def register_proxy(name: str, *, higher_is_better: bool, needs_targets: bool = False):
+def register_proxy(name: str, *, higher_is_better: bool, needs_targets: bool = False, min_batch_size: int = 1):
     """Decorator: register ``fn(model, inputs, **options) -> float`` as proxy ``name``.
 
     ``needs_targets``: the function takes ``targets=`` (a LongTensor of class indices,
     one per input sample), which the search and the study then draw with the inputs.
+    ``min_batch_size``: the smallest ``inputs.batch_size`` the score is defined for
+    (:meth:`tenas.scoring.ScoringRecipe.check` refuses smaller ones).
     """
 
     def deco(fn):
         summary = (fn.__doc__ or "").strip().splitlines()
-        PROXIES[name] = Proxy(name, fn, higher_is_better, needs_targets, summary[0] if summary else "")
+        PROXIES[name] = Proxy(name, fn, higher_is_better, needs_targets, summary[0] if summary else "", min_batch_size)
         return fn
 
     return deco

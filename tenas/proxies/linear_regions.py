@@ -8,6 +8,7 @@ every ``nn.ReLU`` module, concatenated in call order.
 """
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Iterable
 
@@ -48,6 +49,7 @@ def count_linear_regions(
     *,
     batch_size: int | None = None,
     train: bool | None = True,
+    relus: str | None = None,
 ) -> int:
     """Number of distinct ReLU activation patterns of ``model`` over the input samples.
 
@@ -61,6 +63,13 @@ def count_linear_regions(
     calls are invisible); a model without ReLU modules has one region (a
     warning says so). No samples: 0.
 
+    ``relus`` selects which ReLU modules make up the pattern: a regular
+    expression searched (``re.search``) in each module's qualified name from
+    ``model.named_modules()``, e.g. ``"^cells\\.\\d+\\.edges\\."`` for only the ReLUs
+    inside NAS-Bench-201 cells (not those of the residual reduction blocks or the
+    final BN-ReLU); ``None`` (default) counts every ``nn.ReLU`` module. A filter
+    that selects no module warns and gives one region, as a model without ReLUs.
+
     Exact and memory-bounded: patterns are packed to bits on the model's device
     and only the distinct ones seen so far are kept (at most ``n`` rows of
     ``D / 8`` bytes for ``D`` ReLU outputs per sample). The model is left as
@@ -69,9 +78,13 @@ def count_linear_regions(
     taken and the global RNG is not used.
     """
     batches = _batches(inputs, batch_size)
-    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
-    if not relus:
-        warnings.warn("model has no nn.ReLU module: every sample lies in the same (single) linear region", RuntimeWarning, stacklevel=2)
+    if relus is not None and not isinstance(relus, str):
+        raise ValueError(f"relus must be a regular expression (str) or None, got {relus!r}")
+    pattern = re.compile(relus) if relus is not None else None
+    modules = [m for name, m in model.named_modules() if isinstance(m, nn.ReLU) and (pattern is None or pattern.search(name))]
+    if not modules:
+        which = "no nn.ReLU module" if pattern is None else f"no nn.ReLU module whose name matches {relus!r}"
+        warnings.warn(f"model has {which}: every sample lies in the same (single) linear region", RuntimeWarning, stacklevel=2)
     packed: list[torch.Tensor] = []
 
     def record(module, args, output):
@@ -79,7 +92,7 @@ def count_linear_regions(
 
     distinct: np.ndarray | None = None
     seen = 0
-    handles = [m.register_forward_hook(record) for m in relus]
+    handles = [m.register_forward_hook(record) for m in modules]
     try:
         with untouched(model, train), torch.no_grad():
             for batch in batches:

@@ -9,4 +9,5 @@ fallback 1e5 with a warning. The model is left as found.
 from tenas.ntk import ntk_condition_number
 from tenas.proxies import register_proxy
 
-register_proxy("ntk", higher_is_better=False)(ntk_condition_number)
+# min_batch_size=2: the NTK of one sample is a 1x1 matrix, whose κ is always 1
+register_proxy("ntk", higher_is_better=False, min_batch_size=2)(ntk_condition_number)

@@ -1,0 +1,521 @@
+"""Every setting of ``tenas.search``, ``tenas.evaluate`` and ``tenas.train``, checked before any work and any output file.
+
+The rules are tables of :class:`Setting` (key path, type, range or choices, whether
+``null`` is allowed), one table per config section and per option of a group
+(``search_space``, ``dataset``, ``trainer`` recipes, proxy protocols). One function per
+entry point, called first thing by it:
+
+- :func:`check_search_config` (``tenas.search``),
+- :func:`check_study_config` (``tenas.evaluate``),
+- :func:`check_train_config` (``tenas.train``),
+
+checks the tables, then what must exist: the names (search space, dataset, ranking,
+proxies, strategy, device, recipe), the files (dataset, benchmark, genotype: each opened
+and parsed), and each proxy's protocol against the network it will score and the dataset
+(:meth:`tenas.scoring.ScoringRecipe.check`). The first problem raises
+``TenasError("<setting>: <what is wrong and what is allowed>")``, which the entry
+points print as ``error: ...`` (one line, exit code 1).
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from tenas.errors import TenasError
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+ABSENT = object()  # the key is not in the config
+MISSING = object()  # the key is ``???``
+
+
+# ----------------------------------------------------------------------------- declarative rules
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its key path, its kind (``int``, ``number``, ``bool``, ``str``, ``path``, ``names``),
+    its range (``low``/``high``, ``open_low``: ``low`` itself excluded) or ``choices``, and whether
+    ``null`` is allowed. ``required=False``: an absent key is fine (its code default applies)."""
+
+    key: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+    choices: tuple | None = None
+    null: bool = False
+    required: bool = True
+    hint: str = ""
+
+    def allowed(self) -> str:
+        if self.choices is not None:
+            text = f"one of {list(self.choices)}" if self.kind != "names" else f"a non-empty list of {list(self.choices)}"
+        elif self.kind in ("int", "number"):
+            text = "an integer" if self.kind == "int" else "a number"
+            bounds = []
+            if self.low is not None:
+                bounds.append(f"{'>' if self.open_low else '>='} {_fmt(self.low)}")
+            if self.high is not None:
+                bounds.append(f"{'<' if self.open_high else '<='} {_fmt(self.high)}")
+            text += (" " + " and ".join(bounds)) if bounds else ""
+        else:
+            text = {"bool": "true or false", "str": "a non-empty string", "path": "a file or folder path",
+                    "names": "a non-empty list of names"}[self.kind]
+        return text + (" or null" if self.null else "") + (f" ({self.hint})" if self.hint else "")
+
+    def check(self, value, key: str | None = None) -> None:
+        """Raise a one-line :class:`TenasError` unless ``value`` is allowed."""
+        key = key or self.key
+        if value is ABSENT:
+            if self.required:
+                raise TenasError(f"{key}: missing; allowed: {self.allowed()}")
+            return
+        if value is MISSING:
+            raise TenasError(f"{key}: required (???); allowed: {self.allowed()}")
+        if value is None:
+            if not self.null:
+                raise TenasError(f"{key}: null is not allowed; allowed: {self.allowed()}")
+            return
+        if not self.accepts(value):
+            raise TenasError(f"{key}: got {_show(value)}; allowed: {self.allowed()}")
+
+    def accepts(self, value) -> bool:
+        kind = self.kind
+        if kind == "bool":
+            return isinstance(value, bool)
+        if kind in ("int", "number"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return False
+            if kind == "int" and not isinstance(value, int):
+                return False
+            if not math.isfinite(value):
+                return False
+            if self.low is not None and (value <= self.low if self.open_low else value < self.low):
+                return False
+            if self.high is not None and (value >= self.high if self.open_high else value > self.high):
+                return False
+            return self.choices is None or value in self.choices
+        if kind in ("str", "path"):
+            return isinstance(value, str) and value.strip() != "" and (self.choices is None or value in self.choices)
+        if kind == "names":
+            return (isinstance(value, list) and len(value) > 0 and all(isinstance(v, str) and v for v in value)
+                    and (self.choices is None or all(v in self.choices for v in value)))
+        raise AssertionError(kind)
+
+
+def _fmt(x) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _show(value) -> str:
+    """``value`` as written, with its type when that is not a plain number (``true (bool)``, ``'3' (str)``)."""
+    text = repr(value)[:80]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{text} ({type(value).__name__})"
+    return text
+
+
+def lookup(cfg, key: str):
+    """The plain value at dotted ``key`` (lists and mappings as Python containers), or ABSENT / MISSING."""
+    node = cfg
+    for part in key.split("."):
+        if not isinstance(node, (DictConfig, dict)) or part not in node:
+            return ABSENT
+        if isinstance(node, DictConfig) and OmegaConf.is_missing(node, part):
+            return MISSING
+        try:
+            node = node[part]
+        except Exception as err:  # an interpolation that does not resolve
+            raise TenasError(f"{key}: cannot be resolved ({' '.join(str(err).split())[:160]})") from None
+    if isinstance(node, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(node, resolve=True)
+    return node
+
+
+def check_table(cfg, table: Iterable[Setting], prefix: str = "") -> None:
+    for setting in table:
+        key = prefix + setting.key
+        setting.check(lookup(cfg, key), key)
+
+
+def check_known_keys(cfg, section: str, config_name: str) -> None:
+    """``section``'s keys must be those of ``conf/<config_name>.yaml`` (a ``+section.typo=...`` is an error)."""
+    value = lookup(cfg, section)
+    if value is ABSENT:
+        raise TenasError(f"{section}: missing section (see conf/{config_name}.yaml)")
+    if not isinstance(value, dict):
+        raise TenasError(f"{section}: must be a mapping of settings (see conf/{config_name}.yaml)")
+    known = OmegaConf.load(CONF_DIR / f"{config_name}.yaml").get(section) or {}
+    for key in value:
+        if key not in known:
+            raise TenasError(f"{section}.{key}: unknown setting; known: {sorted(known)}")
+
+
+COMMON = (
+    Setting("seed", "int", 0),
+    Setting("device", "str", hint="auto, cpu, cuda or cuda:N"),
+)
+
+SEARCH = COMMON + (
+    Setting("search.repeats", "int", 1),
+    Setting("search.prune_none_first", "bool"),
+    Setting("search.threads", "int", 1, null=True, required=False, hint="null = torch's default"),
+    Setting("benchmark.path", "path", null=True),
+    Setting("search_space.name", "str"),
+    Setting("dataset.name", "str"),
+    Setting("ranking.name", "str"),
+    Setting("ranking.proxies", "names", hint="registered proxies"),
+    Setting("ranking.aggregation", "str", choices=("rank_sum", "log_rank"), required=False),
+)
+
+SPACES = {
+    "nasbench201": (
+        Setting("C", "int", 1, hint="stem width of the scoring supernet"),
+        Setting("N", "int", 1, hint="cells per stage"),
+        Setting("ops_per_edge", "int", 1, 4, required=False, hint="ops pruned per edge per round; 4 ops besides none"),
+    ),
+    "darts": (
+        Setting("C", "int", 1, hint="width of the scoring supernet"),
+        Setting("cells", "names", choices=("normal", "reduce")),
+        Setting("stem_multiplier", "int", 1),
+        Setting("ops_per_edge", "int", 1, 7, required=False, hint="ops pruned per edge per round; 7 ops besides none"),
+    ),
+}
+
+DATASETS = {
+    "cifar10": (Setting("root", "path"), Setting("download", "bool", required=False), Setting("augment", "bool", required=False)),
+    "cifar100": (Setting("root", "path"), Setting("download", "bool", required=False), Setting("augment", "bool", required=False)),
+    "npz": (
+        Setting("path", "path", hint="an .npz with x uint8 N x H x W x C and y integer labels"),
+        Setting("test_path", "path", null=True, required=False),
+        Setting("num_classes", "int", 1, null=True, required=False, hint="null = max label + 1"),
+        Setting("augment", "bool", required=False),
+    ),
+    "synthetic": (
+        Setting("num_samples", "int", 1),
+        Setting("image_size", "int", 1, 1024),
+        Setting("channels", "int", choices=(1, 3)),
+        Setting("num_classes", "int", 1),
+        Setting("seed", "int", 0, required=False),
+        Setting("augment", "bool", required=False),
+    ),
+    "imagenet": (
+        Setting("root", "path"),
+        Setting("image_size", "int", 1, 1024),
+        Setting("workers", "int", 1, hint="threads decoding the images of one batch"),
+        Setting("augment", "bool", required=False),
+    ),
+    "imagenet16_120": (
+        Setting("root", "path"),
+        Setting("num_classes", "int", 1, 1000),
+        Setting("augment", "bool", required=False),
+    ),
+}
+#: The setting that names a dataset's files (what a load error is reported against).
+DATASET_FILES = {"npz": "path", "cifar10": "root", "cifar100": "root", "imagenet": "root", "imagenet16_120": "root"}
+
+STUDY = COMMON + (
+    Setting("study.num_archs", "int", 1, hint="architectures sampled; 15625 = all of NAS-Bench-201"),
+    Setting("study.proxies", "names", hint="registered proxies"),
+    Setting("study.repeats", "int", 1),
+    Setting("study.num_shards", "int", 1, required=False),
+    Setting("study.shard", "int", 0, required=False, hint="0 <= shard < study.num_shards"),
+    Setting("study.merge", "bool", required=False),
+    Setting("compute.workers", "int", 1, hint="processes scoring in parallel"),
+    Setting("compute.num_threads", "int", 1, null=True, hint="null = torch's threads // workers"),
+    Setting("benchmark.path", "path", hint="required: a study needs ground truth, a NAS-Bench-201 .pth file or CSV table"),
+    Setting("dataset.name", "str"),
+)
+
+#: A proxy protocol's network (checked before the network is built); its ``init``, ``inputs`` and ``options``
+#: are checked against the network and the dataset by :meth:`tenas.scoring.ScoringRecipe.check`.
+PROTOCOL = (
+    Setting("network.C", "int", 1, null=True, hint="null = the search space's width"),
+    Setting("network.N", "int", 1, null=True, hint="null = the search space's cells per stage"),
+    Setting("network.stem", "bool"),
+)
+#: Keyword options of proxies whose function takes ``**options`` (so no signature tells what is allowed).
+PROXY_OPTIONS = {
+    "ntk": (
+        Setting("chunk_size", "int", 1, null=True, required=False, hint="cotangents per batched backward; null = all at once"),
+        Setting("fallback", "number", required=False),
+        Setting("train", "bool", required=False),
+    ),
+}
+
+TRAIN = COMMON + (
+    Setting("genotype", "path", hint="genotype=PATH is required: a search's genotype.json (or a file holding a DARTS Genotype(...) or NB201 string)"),
+    Setting("recipe", "str"),
+    Setting("resume", "bool"),
+    Setting("dataset.name", "str"),
+    Setting("trainer.epochs", "int", 1, null=True),
+    Setting("trainer.batch_size", "int", 1, null=True),
+    Setting("trainer.lr", "number", 0, open_low=True, null=True),
+    Setting("trainer.weight_decay", "number", 0, null=True),
+    Setting("trainer.cutout", "int", 0, null=True),
+    Setting("trainer.drop_path", "number", 0, 1, open_high=True, null=True),
+    Setting("trainer.auxiliary_weight", "number", 0, null=True),
+    Setting("trainer.max_steps", "int", 1, null=True),
+    Setting("trainer.checkpoint_every", "int", 1),
+    Setting("trainer.eval_batch_size", "int", 1),
+    Setting("trainer.progress", "bool"),
+)
+RECIPE = (
+    Setting("epochs", "int", 1),
+    Setting("batch_size", "int", 1),
+    Setting("lr", "number", 0, open_low=True),
+    Setting("momentum", "number", 0, 1, open_high=True),
+    Setting("nesterov", "bool"),
+    Setting("weight_decay", "number", 0),
+    Setting("grad_clip", "number", 0, open_low=True, null=True),
+    Setting("cutout", "int", 0),
+    Setting("drop_path", "number", 0, 1, open_high=True),
+    Setting("auxiliary_weight", "number", 0),
+    Setting("label_smoothing", "number", 0, 1, open_high=True),
+    Setting("network.C", "int", 1),
+    Setting("network.N", "int", 1, required=False),
+    Setting("network.layers", "int", 1, required=False),
+    Setting("network.imagenet", "bool", required=False),
+)
+
+
+# ----------------------------------------------------------------------------- names that must exist
+_CUDA = re.compile(r"cuda(:(\d+))?")
+
+
+def check_device(cfg) -> None:
+    import torch
+
+    name = lookup(cfg, "device")
+    allowed = "auto, cpu, cuda or cuda:N"
+    if name in ("auto", "cpu"):
+        return
+    match = _CUDA.fullmatch(name)
+    if not match:
+        raise TenasError(f"device: {name!r} is not a device; allowed: {allowed}")
+    if not torch.cuda.is_available():
+        raise TenasError(f"device: {name} requested but CUDA is not available; allowed here: auto or cpu")
+    if match.group(2) is not None and int(match.group(2)) >= torch.cuda.device_count():
+        raise TenasError(f"device: {name}: this machine has {torch.cuda.device_count()} CUDA device(s); allowed: cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+
+
+def check_strategy(cfg) -> None:
+    """``strategy`` (a group some configs have): its name must be one of ``conf/strategy/*.yaml``."""
+    if "strategy" not in cfg or cfg.get("strategy") is None:
+        return
+    value = lookup(cfg, "strategy")
+    name = value.get("name") if isinstance(value, dict) else value
+    key = "strategy.name" if isinstance(value, dict) else "strategy"
+    known = sorted(p.stem for p in (CONF_DIR / "strategy").glob("*.yaml"))
+    if not isinstance(name, str) or name not in known:
+        raise TenasError(f"{key}: {name!r} is not a strategy; known: {known}")
+
+
+def check_names(key: str, value: str, known: Iterable[str], what: str) -> None:
+    known = sorted(known)
+    if value not in known:
+        raise TenasError(f"{key}: unknown {what} {value!r}; known: {known}")
+
+
+def check_proxy_layers(layers: dict[str, Any]) -> None:
+    """Each protocol change (``proxy.<name>``, ``ranking.proxy.<name>``, ...) names a registered proxy and known keys."""
+    from tenas.proxies import BASE_SETTINGS, PROXIES, list_proxies
+
+    for where, layer in layers.items():
+        if layer in (None, ABSENT):
+            continue
+        if not isinstance(layer, dict):
+            raise TenasError(f"{where}: must be a mapping proxy name -> protocol changes")
+        for name, change in layer.items():
+            if name not in PROXIES:
+                raise TenasError(f"{where}.{name}: unknown proxy {name!r}; known: {list_proxies()}")
+            if change is None:
+                continue
+            if not isinstance(change, dict):
+                raise TenasError(f"{where}.{name}: must be a mapping of protocol settings ({sorted(BASE_SETTINGS)})")
+            for section, value in change.items():
+                if section not in BASE_SETTINGS:
+                    raise TenasError(f"{where}.{name}.{section}: unknown protocol setting; known: {sorted(BASE_SETTINGS)}")
+                base = BASE_SETTINGS[section]
+                if isinstance(base, dict) and section != "options":
+                    if not isinstance(value, dict):
+                        raise TenasError(f"{where}.{name}.{section}: must be a mapping with keys {sorted(base)}")
+                    for key in value:
+                        if key not in base:
+                            raise TenasError(f"{where}.{name}.{section}.{key}: unknown setting; known: {sorted(base)}")
+
+
+def load_recipes(names: list[str], key: str, layers: dict[str, Any]) -> list:
+    """The :class:`ScoringRecipe` of each proxy of ``names`` (reported against ``key``), its protocol checked by the tables."""
+    import inspect
+
+    from tenas.proxies import PROXIES, list_proxies
+    from tenas.scoring import ScoringRecipe
+
+    check_proxy_layers(layers)
+    recipes = []
+    for name in names:
+        if name not in PROXIES:
+            raise TenasError(f"{key}: unknown proxy {name!r}; known: {list_proxies()}")
+        try:
+            recipe = ScoringRecipe.load(name, *((layer or {}).get(name) for layer in layers.values() if layer is not ABSENT))
+        except Exception as err:
+            raise TenasError(f"proxy.{name}: {' '.join(str(err).split())[:200]}") from None
+        for setting in PROTOCOL:
+            setting.check(lookup(recipe.settings, setting.key), f"proxy.{name}.{setting.key}")
+        options = recipe.settings["options"]
+        if not isinstance(options, dict):
+            raise TenasError(f"proxy.{name}.options: must be a mapping of keyword options")
+        signature = inspect.signature(recipe.proxy.fn)
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+        if not takes_any:
+            accepted = sorted(p for p, v in signature.parameters.items()
+                              if v.kind in (v.KEYWORD_ONLY, v.POSITIONAL_OR_KEYWORD) and p not in ("model", "inputs", "targets"))
+            for option in options:
+                if option not in accepted:
+                    raise TenasError(f"proxy.{name}.options.{option}: unknown option of {name}; known: {accepted}")
+        for setting in PROXY_OPTIONS.get(name, ()):
+            setting.check(options.get(setting.key, ABSENT), f"proxy.{name}.options.{setting.key}")
+        recipes.append(recipe)
+    return recipes
+
+
+def check_recipe_on(recipe, net, dataset) -> None:
+    try:
+        recipe.check(net, dataset)
+    except ValueError as err:
+        message = str(err)
+        raise TenasError(message if message.startswith("proxy.") else f"proxy.{recipe.name}: {message}") from None
+
+
+# ----------------------------------------------------------------------------- files that must exist and parse
+def check_dataset(cfg, split: str = "train"):
+    """The dataset section's table, then the dataset built (files opened and their contents checked)."""
+    from tenas.data import build_dataset
+
+    name = lookup(cfg, "dataset.name")
+    check_names("dataset.name", name, DATASETS, "dataset")
+    check_table(cfg, DATASETS[name], prefix="dataset.")
+    key = "dataset." + ("test_path" if split == "test" else DATASET_FILES.get(name, "name"))
+    if name == "synthetic":
+        key = "dataset"
+    try:
+        return build_dataset(cfg.dataset, split=split)
+    except TenasError as err:
+        raise TenasError(f"{key}: {err}") from None
+
+
+def check_benchmark(path: str):
+    from tenas.benchmark import load_benchmark
+
+    try:
+        return load_benchmark(path)
+    except TenasError as err:
+        raise TenasError(f"benchmark.path: {err}") from None
+    except Exception as err:  # a reader's own failure on a file it does not understand
+        raise TenasError(f"benchmark.path: {path}: cannot be read as a benchmark ({type(err).__name__}: {' '.join(str(err).split())[:160]})") from None
+
+
+# ----------------------------------------------------------------------------- entry points
+def check_search_config(cfg: DictConfig) -> None:
+    """Everything ``tenas.search`` reads, checked before it builds or writes anything (see the module docstring)."""
+    from omegaconf import OmegaConf
+
+    from search_spaces import get_space, list_spaces
+
+    check_table(cfg, SEARCH)
+    check_known_keys(cfg, "search", "search")
+    check_known_keys(cfg, "benchmark", "search")
+    check_device(cfg)
+    check_strategy(cfg)
+    space_name = lookup(cfg, "search_space.name")
+    check_names("search_space.name", space_name, list_spaces(), "search space")
+    check_table(cfg, SPACES.get(space_name, ()), prefix="search_space.")
+    names = list(dict.fromkeys(lookup(cfg, "ranking.proxies")))
+    recipes = load_recipes(names, "ranking.proxies", {
+        "ranking.proxy": lookup(cfg, "ranking.proxy"), "search_space.proxy": lookup(cfg, "search_space.proxy"), "proxy": lookup(cfg, "proxy"),
+    })
+    if space_name == "darts":
+        for recipe in recipes:
+            if recipe.settings["network"].get("N") is not None:
+                raise TenasError(f"proxy.{recipe.name}.network.N: the darts space has no cells per stage; allowed: null")
+    bench_path = lookup(cfg, "benchmark.path")
+    if bench_path:
+        if space_name != "nasbench201":
+            raise TenasError(f"benchmark.path: NAS-Bench-201 ground truth applies to search_space=nasbench201 only, not {space_name}; allowed: null")
+        check_benchmark(bench_path)
+    dataset = check_dataset(cfg)
+    options = {k: v for k, v in OmegaConf.to_container(cfg.search_space, resolve=True).items() if k not in ("name", "ops_per_edge", "proxy")}
+    space = get_space(space_name, **options)
+    for recipe in recipes:
+        try:
+            net = space.build_supernet(num_classes=dataset.num_classes, **recipe.network_options())
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TenasError(f"proxy.{recipe.name}.network: {' '.join(str(err).split())[:200]}") from None
+        check_recipe_on(recipe, net, dataset)
+
+
+def check_study_config(cfg: DictConfig) -> None:
+    """Everything ``tenas.evaluate`` reads, checked before it scores or writes anything."""
+    from tenas.evaluate import study_network
+
+    check_table(cfg, STUDY)
+    for section in ("study", "compute", "benchmark"):
+        check_known_keys(cfg, section, "evaluate")
+    shards = lookup(cfg, "study.num_shards")
+    if isinstance(shards, int) and lookup(cfg, "study.shard") not in (ABSENT,) and lookup(cfg, "study.shard") >= shards:
+        raise TenasError(f"study.shard: got {lookup(cfg, 'study.shard')}; allowed: 0 to {shards - 1} (study.num_shards={shards})")
+    check_device(cfg)
+    check_strategy(cfg)
+    ranking = lookup(cfg, "ranking")
+    names = list(lookup(cfg, "study.proxies"))
+    if ranking not in (None, ABSENT):
+        check_table(cfg, [s for s in SEARCH if s.key.startswith("ranking.")])
+        names += [p for p in lookup(cfg, "ranking.proxies") if p not in names]
+    key = "study.proxies" if ranking in (None, ABSENT) else "study.proxies/ranking.proxies"
+    recipes = load_recipes(list(dict.fromkeys(names)), key, {
+        "ranking.proxy": lookup(cfg, "ranking.proxy") if isinstance(ranking, dict) else ABSENT, "proxy": lookup(cfg, "proxy"),
+    })
+    check_benchmark(lookup(cfg, "benchmark.path"))
+    dataset = check_dataset(cfg)
+    for recipe in recipes:
+        try:
+            net = study_network(recipe, dataset.num_classes)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TenasError(f"proxy.{recipe.name}.network: {' '.join(str(err).split())[:200]}") from None
+        check_recipe_on(recipe, net, dataset)
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    """Everything ``tenas.train`` reads, checked before it trains or writes anything."""
+    from tenas.export import read_genotype_file
+    from tenas.train import resolve_recipe
+
+    check_table(cfg, TRAIN)
+    check_known_keys(cfg, "trainer", "train")
+    check_device(cfg)
+    check_strategy(cfg)
+    recipes = lookup(cfg, "recipes")
+    if not isinstance(recipes, dict) or not recipes:
+        raise TenasError("recipes: must be a mapping of named training recipes (see conf/train.yaml)")
+    for name in recipes:
+        check_table(cfg, RECIPE, prefix=f"recipes.{name}.")
+    recipe_name = lookup(cfg, "recipe")
+    if recipe_name != "auto":
+        check_names("recipe", recipe_name, list(recipes) + ["auto"], "recipe")
+    try:
+        arch = read_genotype_file(lookup(cfg, "genotype"))
+    except TenasError as err:
+        raise TenasError(f"genotype: {err}") from None
+    try:
+        recipe = resolve_recipe(cfg, arch)
+    except TenasError as err:
+        raise TenasError(f"recipe: {err}") from None
+    check_dataset(cfg, "train")
+    if cfg.dataset.name != "npz" or cfg.dataset.get("test_path"):
+        check_dataset(cfg, "test")

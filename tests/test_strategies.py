@@ -1,0 +1,288 @@
+"""Search strategies (tenas/strategies.py, strategy=prune|sample|evolve): random architectures and mutations
+of both spaces, aging evolution on a fake indicator whose best architecture is known, resuming, and each
+strategy end to end on the shared CIFAR-10 sample with a tiny budget."""
+import json
+
+import pandas as pd
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from search_spaces import get_space
+from search_spaces.base import SearchSpace
+from search_spaces.darts import CELL_TYPES, OP_NAMES as DARTS_OPS, check_genotype
+from search_spaces.nasbench201 import OP_NAMES as NB201_OPS, parse_arch
+from tenas.errors import TenasError
+from tenas.ranking import Ranking
+from tenas.search import run_search
+from tenas.strategies import STRATEGIES, evolve, sample
+from tests.conftest import REPO
+from tests.threads import single_thread  # noqa: F401  (autouse: one torch thread)
+
+
+def gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+# ----------------------------------------------------------------------------- spaces
+def test_nb201_random_single_path_is_seeded_valid_and_covers_every_op():
+    space = get_space("nasbench201")
+    draws = [space.random_single_path(gen(3)) for _ in range(2)]
+    assert draws[0] == draws[1]
+    g = gen(0)
+    archs = [space.arch_text(space.random_single_path(g)) for _ in range(300)]
+    for arch in archs:
+        assert len(parse_arch(arch)) == 6
+    # uniform over the 15,625 cells: every op (none included) shows up on every edge
+    for e in range(6):
+        assert {parse_arch(a)[e] for a in archs} == set(NB201_OPS)
+    assert len(set(archs)) > 290
+
+
+def test_nb201_mutate_changes_one_edge_to_another_op():
+    space = get_space("nasbench201")
+    g = gen(1)
+    for _ in range(100):
+        parent = space.random_single_path(g)
+        before = parent.masks["cell"].clone()
+        child = space.mutate(parent, g)
+        assert torch.equal(parent.masks["cell"], before)  # the parent is untouched
+        a, b = parse_arch(space.arch_text(parent)), parse_arch(space.arch_text(child))
+        assert sum(x != y for x, y in zip(a, b)) == 1
+    parent = space.random_single_path(gen(5))
+    assert space.mutate(parent, gen(9)) == space.mutate(parent, gen(9))
+    with pytest.raises(ValueError):
+        space.mutate(space.full_alive_set(), g)
+
+
+def darts_pairs(space, alive):
+    g = space.genotype(alive)
+    return {c: getattr(g, c) for c in CELL_TYPES}
+
+
+def test_darts_random_single_path_is_a_seeded_valid_genotype():
+    space = get_space("darts")
+    assert space.random_single_path(gen(2)) == space.random_single_path(gen(2))
+    g = gen(0)
+    seen_ops, seen_inputs = set(), set()
+    for _ in range(50):
+        alive = space.random_single_path(g)
+        genotype = check_genotype(space.genotype(alive))
+        assert space.alive_set_for(genotype) == alive
+        for c in CELL_TYPES:
+            assert int(alive.masks[c].sum()) == 8 and not alive.masks[c][:, DARTS_OPS.index("none")].any()
+            seen_ops |= {op for op, _ in getattr(genotype, c)}
+            seen_inputs |= {(k // 2, src) for k, (_, src) in enumerate(getattr(genotype, c))}
+    assert seen_ops == set(DARTS_OPS) - {"none"}
+    assert seen_inputs == {(node, src) for node in range(4) for src in range(node + 2)}
+
+
+def test_darts_mutate_changes_one_input_or_op_of_one_node():
+    space = get_space("darts")
+    g = gen(4)
+    kinds = set()
+    for _ in range(100):
+        parent = space.random_single_path(g)
+        child = space.mutate(parent, g)
+        a, b = darts_pairs(space, parent), darts_pairs(space, child)
+        changed = [(c, k) for c in CELL_TYPES for k in range(8) if a[c][k] != b[c][k]]
+        nodes = {(c, k // 2) for c, k in changed}
+        assert len(nodes) == 1, (a, b)
+        (c, node), = nodes
+        old, new = a[c][2 * node : 2 * node + 2], b[c][2 * node : 2 * node + 2]
+        old_ops, new_ops = sorted(op for op, _ in old), sorted(op for op, _ in new)
+        old_src, new_src = {s for _, s in old}, {s for _, s in new}
+        if old_src == new_src:  # an op changed: exactly one
+            kinds.add("op")
+            assert sum(x != y for x, y in zip(old, new)) == 1
+        else:  # an input moved, ops kept
+            kinds.add("input")
+            assert len(old_src & new_src) == 1 and old_ops == new_ops
+    assert kinds == {"op", "input"}
+
+
+def test_a_space_without_random_architectures_says_so():
+    class Bare(SearchSpace):
+        name = "bare"
+        op_names = ("a",)
+
+        def edges_per_cell(self):
+            return {"cell": 1}
+
+        def build_supernet(self, num_classes, **options):
+            raise NotImplementedError
+
+        def genotype(self, alive):
+            return "a"
+
+        def genotype_to_json(self, genotype):
+            return {}
+
+    with pytest.raises(NotImplementedError, match="random_single_path.*strategy=sample"):
+        Bare().random_single_path(gen(0))
+    with pytest.raises(NotImplementedError, match="mutate.*strategy=evolve"):
+        Bare().mutate(Bare().full_alive_set(), gen(0))
+
+
+# ----------------------------------------------------------------------------- fake indicator
+class CountConv3x3:
+    """A lower-is-better "ntk" whose value is minus the number of nor_conv_3x3 ops: the best cell has six."""
+
+    name = "ntk"
+
+    def __init__(self, fail_after=None):
+        self.scored, self.repeats, self.fail_after = 0, [], fail_after
+
+    def new_repeat(self, generator):
+        self.repeats.append(int(torch.randint(2**31, (1,), generator=generator)))
+
+    def score(self, alive_sets, progress=None):
+        out = []
+        for alive in alive_sets:
+            if self.fail_after is not None and self.scored >= self.fail_after:
+                raise KeyboardInterrupt("simulated kill")
+            self.scored += 1
+            out.append(-float(alive.masks["cell"][:, NB201_OPS.index("nor_conv_3x3")].sum()))
+        return out
+
+
+RANKING = Ranking("ntk", ("ntk",), "rank_sum")
+
+
+def count3x3(arch):
+    return parse_arch(arch).count("nor_conv_3x3")
+
+
+def run_fake(strategy, out, settings, fail_after=None, repeats=2, seed=0):
+    space = get_space("nasbench201")
+    fake = CountConv3x3(fail_after)
+    alive, frame = STRATEGIES[strategy](space, [fake], RANKING, settings, repeats, seed, out)
+    return space.arch_text(alive), frame, fake
+
+
+def test_evolve_climbs_to_the_known_best_with_aging(tmp_path):
+    P, S, B = 8, 4, 150
+    arch, frame, fake = run_fake("evolve", tmp_path, {"population_size": P, "sample_size": S, "budget": B})
+    assert count3x3(arch) == 6  # the all-conv3x3 cell (1 in 15,625 at random)
+    assert list(frame.step) == list(range(B)) and (frame.parent[:P] == -1).all()
+    # every child is one edge away from its parent, a member of the population of its step (the P before it)
+    for row in frame.iloc[P:].itertuples():
+        assert row.step - P <= row.parent < row.step
+        parent = frame.arch[row.parent]
+        assert sum(x != y for x, y in zip(parse_arch(parent), parse_arch(row.arch))) == 1
+    # aging: the final population is the last P steps, whatever their merit
+    assert list(frame.step[frame.in_population]) == list(range(B - P, B))
+    assert frame.chosen.sum() == 1 and frame.arch[frame.chosen].item() == arch
+    assert frame.merit[frame.chosen].item() == frame.merit.max()
+    # tournaments pick good parents: the final population beats the random initial one
+    assert frame.arch[frame.in_population].map(count3x3).mean() > frame.arch[:P].map(count3x3).mean() + 2
+    # repeats draw identical weights every time: 2 seeds, re-drawn before each batch
+    assert len(set(fake.repeats)) == 2
+    # a duplicate child is not scored again
+    assert fake.scored == 2 * frame.arch.nunique()
+
+
+def test_sample_picks_the_best_merit_and_is_seeded(tmp_path):
+    arch, frame, fake = run_fake("sample", tmp_path / "a", {"num_samples": 40, "chunk_size": 16})
+    assert frame.arch.nunique() == 40 and fake.scored == 2 * 40
+    assert count3x3(arch) == frame.arch.map(count3x3).max()
+    assert frame.arch[frame.chosen].item() == arch and frame.merit[frame.chosen].item() == frame.merit.max()
+    again, frame2, _ = run_fake("sample", tmp_path / "b", {"num_samples": 40})
+    assert again == arch
+    pd.testing.assert_frame_equal(frame, frame2)
+    other, frame3, _ = run_fake("sample", tmp_path / "c", {"num_samples": 40}, seed=1)
+    assert list(frame3.arch) != list(frame.arch)
+
+
+@pytest.mark.parametrize("strategy,size_key,small,large", [("sample", "num_samples", 15, 40), ("evolve", "budget", 30, 70)])
+def test_resume_after_a_kill_or_a_smaller_budget(tmp_path, strategy, size_key, small, large):
+    settings = {"population_size": 6, "sample_size": 3, "chunk_size": 4}
+    whole, frame, _ = run_fake(strategy, tmp_path / "whole", {**settings, size_key: large})
+    # a kill mid-run, then the same command again
+    with pytest.raises(KeyboardInterrupt):
+        run_fake(strategy, tmp_path / "killed", {**settings, size_key: large}, fail_after=2 * 23 + 1)
+    stored = len((tmp_path / "killed" / "checkpoint.jsonl").read_text().splitlines())
+    assert 0 < stored < large
+    resumed, frame2, fake = run_fake(strategy, tmp_path / "killed", {**settings, size_key: large})
+    assert resumed == whole
+    pd.testing.assert_frame_equal(frame, frame2)
+    assert fake.scored <= 2 * (large - stored)  # only what was missing is scored
+    # a smaller budget first, then the larger one in the same folder
+    run_fake(strategy, tmp_path / "grown", {**settings, size_key: small})
+    grown, frame3, _ = run_fake(strategy, tmp_path / "grown", {**settings, size_key: large})
+    assert grown == whole
+    pd.testing.assert_frame_equal(frame, frame3)
+    # and cut back: the start of the larger run
+    cut, frame4, fake = run_fake(strategy, tmp_path / "grown", {**settings, size_key: small})
+    assert fake.scored == 0
+    pd.testing.assert_frame_equal(frame4.drop(columns=["merit", "chosen", "in_population"], errors="ignore"),
+                                  frame.iloc[:small].drop(columns=["merit", "chosen", "in_population"], errors="ignore"))
+
+
+def test_a_folder_with_other_settings_is_refused(tmp_path):
+    space = get_space("nasbench201")
+    evolve(space, [CountConv3x3()], RANKING, {"population_size": 4, "budget": 6}, 1, 0, tmp_path, identity={"seed": 0, "p": 4})
+    with pytest.raises(TenasError, match="other settings"):
+        evolve(space, [CountConv3x3()], RANKING, {"population_size": 5, "budget": 6}, 1, 0, tmp_path, identity={"seed": 0, "p": 5})
+    with pytest.raises(TenasError, match="entry 0 holds"):  # without an identity: the stored architectures disagree
+        sample(space, [CountConv3x3()], RANKING, {"num_samples": 6}, 1, 7, tmp_path)
+
+
+# ----------------------------------------------------------------------------- end to end (real data, real NTK)
+TINY = ["dataset=npz", "search.repeats=1", "+proxy.ntk.inputs.batch_size=4", "+proxy.ntk.network.C=2"]
+
+
+def compose_search(overrides):
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose(config_name="search", overrides=overrides)
+
+
+def search(out, cifar10_npz, *overrides):
+    result = run_search(compose_search([*TINY, f"dataset.path={cifar10_npz}", *overrides]), out)
+    assert json.loads((out / "genotype.json").read_text()) == json.loads(json.dumps(result))
+    return result
+
+
+def test_sample_end_to_end_same_seed_resume_and_accuracies(cifar10_npz, nb201_csv, tmp_path):
+    bench = f"benchmark.path={nb201_csv}"
+    a = search(tmp_path / "a", cifar10_npz, "strategy=sample", "strategy.num_samples=12", bench)
+    parse_arch(a["arch"])
+    assert a["strategy"] == "sample" and a["num_scored"] == 12 and a["sample"]["num_samples"] == 12
+    table = pd.read_csv(nb201_csv).set_index("arch_str")
+    assert a["test_accuracy"]["cifar10"] == pytest.approx(table.loc[a["arch"], "cifar10_test"])
+    pop = pd.read_csv(tmp_path / "a" / "population.csv")
+    assert len(pop) == 12 and {"index", "arch", "ntk", "merit", "chosen", "cifar10_test"} <= set(pop.columns)
+    assert pop.arch[pop.chosen].item() == a["arch"] and pop.ntk[pop.chosen].item() == pop.ntk.min()
+    assert pop.cifar10_test.tolist() == pytest.approx(table.loc[pop.arch, "cifar10_test"].tolist())
+    assert not (tmp_path / "a" / "rounds.csv").exists() and "strategy" in (tmp_path / "a" / "config.yaml").read_text()
+    # same seed, same result; 5 then 12 in one folder (resumed) = 12 at once
+    search(tmp_path / "b", cifar10_npz, "strategy=sample", "strategy.num_samples=5", bench)
+    b = search(tmp_path / "b", cifar10_npz, "strategy=sample", "strategy.num_samples=12", bench)
+    assert b["arch"] == a["arch"]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b" / "population.csv"), pop)
+
+
+def test_evolve_end_to_end_same_seed_same_result(cifar10_npz, tmp_path):
+    args = ["strategy=evolve", "strategy.budget=9", "strategy.population_size=4", "strategy.sample_size=2", "seed=3"]
+    a = search(tmp_path / "a", cifar10_npz, *args)
+    b = search(tmp_path / "b", cifar10_npz, *args)
+    parse_arch(a["arch"])
+    assert a["strategy"] == "evolve" and a["arch"] == b["arch"] and a["merit"] == b["merit"]
+    pop_a, pop_b = (pd.read_csv(tmp_path / d / "population.csv") for d in "ab")
+    pd.testing.assert_frame_equal(pop_a, pop_b)
+    assert list(pop_a.step) == list(range(9)) and pop_a.in_population.sum() == 4
+
+
+def test_prune_is_the_default_and_writes_rounds(cifar10_npz, tmp_path):
+    result = search(tmp_path / "p", cifar10_npz, "search_space.C=2")
+    assert result["strategy"] == "prune" and [r["candidates"] for r in result["rounds"]] == [24, 18, 12]
+    assert (tmp_path / "p" / "rounds.csv").exists() and not (tmp_path / "p" / "population.csv").exists()
+
+
+def test_sample_on_darts(cifar10_npz, tmp_path):
+    result = search(tmp_path / "d", cifar10_npz, "search_space=darts", "strategy=sample", "strategy.num_samples=3",
+                    "search_space.proxy.ntk.options.chunk_size=4")
+    genotype = check_genotype(tuple(result["genotype"][f] for f in ("normal", "normal_concat", "reduce", "reduce_concat")))
+    assert result["genotype_repr"] == repr(genotype) and result["num_scored"] == 3
+    pop = pd.read_csv(tmp_path / "d" / "population.csv")
+    assert len(pop) == 3 and pop.arch[pop.chosen].item() == result["genotype_repr"]
