@@ -7,7 +7,13 @@ weight draws, batches and the NTK engine), #LR (linear regions of every
 candidate) and the rest (building data and networks, ranking, writing outputs),
 then the best and median run.
 
-    python scripts/bench_search.py [--runs 3] [--device cpu] [extra Hydra overrides, e.g. search.threads=2 ...]
+    python scripts/bench_search.py [--runs 3] [--device cpu] [--workers 1,2] [extra Hydra overrides, e.g. search.threads=2 ...]
+
+``--workers 1,2`` runs the search once per worker count (``search.workers``, tenas/parallel.py;
+``--runs`` times each), prints each time, the speed-up of each count's best run over the first
+count's (``ratio``: time with the first count / time with this one) and whether every run found
+the same genotype and wrote the same ``rounds.csv``. Without it the config's ``search.workers``
+applies (null: the usable cores).
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import torch
 from hydra import compose, initialize_config_dir
 
@@ -25,38 +32,67 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
 
+def worker_counts(text: str | None) -> list[int | None]:
+    if text is None:
+        return [None]
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise SystemExit(f"error: --workers {text!r}: expected comma-separated positive integers, e.g. 1,2") from None
+    if not counts or any(k < 1 for k in counts):
+        raise SystemExit(f"error: --workers {text!r}: expected comma-separated positive integers, e.g. 1,2")
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--workers", default=None, help="comma-separated search.workers to compare, e.g. 1,2 (default: the config's)")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. +proxy.ntk.options.chunk_size=4")
     args = parser.parse_args()
+    counts = worker_counts(args.workers)
     data, table = SHARED / "cifar10" / "cifar10_train_first4000.npz", SHARED / "nb201" / "nb201_hp200_test_acc.csv"
     if not data.is_file():
         raise SystemExit(f"error: the shared CIFAR-10 sample {data} is absent")
     overrides = ["ranking=te_nas", "dataset=npz", f"dataset.path={data}", f"device={args.device}", *args.overrides]
     if table.is_file():
         overrides.append(f"benchmark.path={table}")
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="search", overrides=overrides)
 
-    walls = []
-    for run in range(args.runs):
-        with tempfile.TemporaryDirectory() as out:
-            result = run_search(cfg, Path(out))
-        wall, split = result["wall_time_s"], result["indicator_seconds"]
-        rest = wall - split["ntk"] - split["linear_regions"]
-        walls.append(wall)
-        accuracy = result.get("test_accuracy", {}).get("cifar10")
+    best, archs, frames = {}, [], []
+    for workers in counts:
+        with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+            cfg = compose(config_name="search", overrides=overrides + ([f"search.workers={workers}"] if workers is not None else []))
+        label = f"workers={workers}" if workers is not None else f"workers={cfg.search.get('workers')}"
+        walls = []
+        for run in range(args.runs):
+            with tempfile.TemporaryDirectory() as out:
+                result = run_search(cfg, Path(out))
+                frames.append(pd.read_csv(Path(out) / "rounds.csv"))
+            wall, split = result["wall_time_s"], result["indicator_seconds"]
+            rest = wall - split["ntk"] - split["linear_regions"]
+            walls.append(wall)
+            archs.append(result["arch"])
+            accuracy = result.get("test_accuracy", {}).get("cifar10")
+            print(
+                f"bench_search {label} run {run + 1}: {wall:.1f}s = NTK {split['ntk']:.1f}s + #LR {split['linear_regions']:.1f}s + rest {rest:.1f}s; "
+                f"{result['arch']}" + (f" (CIFAR-10 test {accuracy:.2f}%)" if accuracy is not None else ""),
+                flush=True,
+            )
+        best[label] = min(walls)
         print(
-            f"bench_search run {run + 1}: {wall:.1f}s = NTK {split['ntk']:.1f}s + #LR {split['linear_regions']:.1f}s + rest {rest:.1f}s; "
-            f"{result['arch']}" + (f" (CIFAR-10 test {accuracy:.2f}%)" if accuracy is not None else ""),
+            f"bench_search {label}: TE-NAS NAS-Bench-201 search, {cfg.search.repeats} repeats, batch {cfg.ranking.proxies}, "
+            f"{torch.get_num_threads()} thread(s), {args.device}: best {min(walls):.1f}s, median {statistics.median(walls):.1f}s of {len(walls)} run(s)",
             flush=True,
         )
-    print(
-        f"bench_search: TE-NAS NAS-Bench-201 search, {cfg.search.repeats} repeats, batch {cfg.ranking.proxies}, "
-        f"{torch.get_num_threads()} thread(s), {args.device}: best {min(walls):.1f}s, median {statistics.median(walls):.1f}s of {len(walls)} run(s)"
-    )
+    if len(counts) > 1:
+        first = next(iter(best))
+        for label, wall in best.items():
+            print(f"bench_search {label}: best {wall:.1f}s, ratio {best[first] / wall:.2f}x vs {first}")
+        same_arch = len(set(archs)) == 1
+        same_rounds = all(frame.equals(frames[0]) for frame in frames[1:])
+        print(f"bench_search: same genotype in every run: {'yes' if same_arch else 'NO'} ({', '.join(sorted(set(archs)))}); "
+              f"identical rounds.csv: {'yes' if same_rounds else 'NO'}")
 
 
 if __name__ == "__main__":

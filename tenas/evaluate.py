@@ -174,16 +174,19 @@ def study_network(recipe: ScoringRecipe, num_classes: int, arch: str | None = No
 
 
 def score_architecture(plan: ScoringPlan, index: int, arch: str) -> dict:
-    """One checkpoint row: the mean score of every proxy over the repeats, and the seconds spent."""
+    """One checkpoint row: the mean score of every proxy over the repeats, the seconds each proxy took
+    (``seconds_<proxy>``: building, initialising and scoring its network) and the seconds in all."""
     t0 = time.perf_counter()
     row = {"index": int(index), "arch": arch}
     for recipe in plan.recipes:
+        start = time.perf_counter()
         net = study_network(recipe, plan.num_classes, arch).to(plan.device)
         values = []
         for r, (inputs, targets) in enumerate(plan.inputs[recipe.name]):
             initialise(net, recipe.settings["init"], torch.Generator().manual_seed(weight_seed(plan.seed, index, r)))
             values.append(recipe.score(net, to_device(inputs, plan.device), to_device(targets, plan.device)))
         row[recipe.name] = float(np.mean(values))
+        row[f"seconds_{recipe.name}"] = round(time.perf_counter() - start, 4)
     row["seconds"] = round(time.perf_counter() - t0, 4)
     row["device"] = plan.device
     return row
@@ -428,6 +431,7 @@ def finish_study(out_dir: Path, rows: list[dict], bench, identity: dict, proxies
         "num_archs": len(frame),
         "correlations": {s: {ds: rank_correlations(frame[s], frame[ds]) for ds in DATASETS} for s in score_names},
         "seconds_per_arch": float(frame["seconds"].mean()),
+        "seconds_per_arch_by_proxy": {c[len("seconds_"):]: float(frame[c].mean()) for c in frame.columns if c.startswith("seconds_")},
         "device": ",".join(sorted(frame["device"].astype(str).unique())),  # where the rows were scored
         **run_info,
     }

@@ -26,7 +26,7 @@ STATE_FILE = "search_state.pt"
 
 #: Settings that change how fast a search runs, never what it finds: a resumed search may change them.
 RUN_ONLY_KEYS = ("device", "hydra")
-RUN_ONLY_SEARCH_KEYS = ("threads",)
+RUN_ONLY_SEARCH_KEYS = ("threads", "workers")
 
 
 def search_identity(resolved: dict) -> dict:

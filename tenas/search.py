@@ -103,6 +103,21 @@ def prune_search(cfg, space, indicators, ranking, generator, state: SearchState 
     return alive, rounds, edge_rounds, t0
 
 
+def start_pool(cfg: DictConfig, space, recipes, dataset, device):
+    """A :class:`tenas.parallel.ScoringPool` of ``search.workers`` processes (``null``: the usable cores divided
+    by the torch threads, at most the alive-sets of the first round's scoring call), or ``None`` when that is
+    one process (or the device is not the CPU). Its workers use the main process's torch threads (``search.threads``)."""
+    from tenas.parallel import ScoringPool, max_alive_sets, resolve_workers
+
+    alive = space.full_alive_set()
+    if cfg.search.prune_none_first and "none" in alive.op_names:
+        alive = alive.without_op_everywhere("none")
+    workers = resolve_workers(cfg.search.get("workers"), device, max_alive_sets(alive), torch.get_num_threads())
+    if workers < 2:
+        return None
+    return ScoringPool(recipes, space, dataset.num_classes, workers, torch.get_num_threads())
+
+
 def run_search(cfg: DictConfig, out_dir: Path) -> dict:
     """Run one search and write its outputs into ``out_dir``; returns the contents of genotype.json."""
     check_search_config(cfg)  # every setting, file and name, before any work or output (tenas/settings.py)
@@ -135,6 +150,9 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
 
     strategy = str(OmegaConf.select(cfg, "strategy.name", default="prune"))
     rounds, edge_rounds, strategy_fields = [], [], {}
+    pool = start_pool(cfg, space, recipes, dataset, device)
+    if pool is not None:
+        indicators = [pool.wrap(ind) for ind in indicators]
     progress = Progress()
     try:
         if strategy == "prune":
@@ -145,6 +163,8 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
             alive, strategy_fields = run_strategy(cfg, space, indicators, ranking, out_dir, progress)
     finally:
         progress.close()
+        if pool is not None:
+            pool.close()
     genotype = space.genotype(alive)
     wall = time.perf_counter() - t0
 

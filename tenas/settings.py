@@ -165,6 +165,7 @@ SEARCH = COMMON + (
     Setting("search.repeats", "int", 1),
     Setting("search.prune_none_first", "bool"),
     Setting("search.threads", "int", 1, null=True, required=False, hint="null = torch's default"),
+    Setting("search.workers", "int", 1, null=True, required=False, hint="processes scoring candidates in parallel; null = the usable cores // search.threads"),
     Setting("benchmark.path", "path", null=True),
     Setting("search_space.name", "str"),
     Setting("dataset.name", "str"),

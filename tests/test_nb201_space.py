@@ -7,19 +7,30 @@ import torch
 from search_spaces import get_space
 from search_spaces.nasbench201 import EDGES, OP_NAMES, NB201Network, format_arch, network_for_arch, parse_arch
 from search_spaces.nasbench201.model import CELL, Cell
+from search_spaces.nasbench201.ops import OPS
 from tenas.init import kaiming_init_
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
 
-def test_every_architecture_string_round_trips(nb201_csv):
+def test_every_architecture_string_round_trips():
+    """All 5^6 = 15,625 architectures of the space (no benchmark file needed)."""
+    seen = set()
+    for ops in itertools.product(OP_NAMES, repeat=6):
+        arch = format_arch(ops)
+        assert parse_arch(arch) == ops
+        seen.add(arch)
+    assert len(seen) == 15625
+
+
+def test_the_benchmark_table_uses_our_strings_and_edge_order(nb201_csv):
+    """Real data: the NAS-Bench-201 table's strings and its op indices follow the same edge order."""
     table = pd.read_csv(nb201_csv)
     assert len(table) == 15625
     names = {i: op for i, op in enumerate(OP_NAMES)}
     for arch, order in zip(table["arch_str"], table["ops_nb201_order"]):
         ops = parse_arch(arch)
         assert format_arch(ops) == arch
-        # the table's op indices follow the same edge order
         assert [names[int(k)] for k in str(order).zfill(6)] == list(ops)
 
 
@@ -137,3 +148,23 @@ def test_genotype_refuses_before_the_search_is_done():
     space = get_space("nasbench201")
     with pytest.raises(ValueError, match="not done"):
         space.genotype(space.full_alive_set())
+
+
+@pytest.mark.parametrize("name", OP_NAMES)
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("C_in", [4, 6])
+@pytest.mark.parametrize("size", [8, 9])
+def test_every_op_gives_C_out_channels_at_its_stride(name, stride, C_in, size):
+    """Every op of the table at stride 1 and 2, keeping or changing the width: (n, C_out, ceil(size / stride))."""
+    torch.manual_seed(0)
+    op = OPS[name](C_in, 4, stride).train()
+    x = torch.randn(2, C_in, size, size)
+    out = op(x)
+    side = -(-size // stride)
+    assert out.shape == (2, 4, side, side)
+    if name == "none":
+        assert not out.any()
+    else:
+        assert out.abs().sum() > 0 and torch.isfinite(out).all()
+    if name == "skip_connect" and stride == 1 and C_in == 4:
+        assert torch.equal(out, x)  # the identity

@@ -11,6 +11,7 @@ import pytest
 from tenas.errors import TenasError
 from tenas.evaluate import CHECKPOINT, run_study
 from tests.conftest import REPO
+from tests.test_evaluate import untimed
 from tenas.proxies import PROXIES, Proxy
 from tests.test_evaluate import TINY, WeightSum, compose_study, parameter_count, write_fake_table
 
@@ -24,7 +25,7 @@ def quick_plots(request, monkeypatch):
 
 
 def read_scores(folder):
-    return pd.read_csv(folder / "scores.csv").drop(columns="seconds")
+    return untimed(pd.read_csv(folder / "scores.csv"))
 
 
 def shard_cfg(table_path, monkeypatch, fn, extra, num_archs=7):

@@ -1,0 +1,322 @@
+"""Candidate-parallel scoring on the CPU: ``search.workers`` (see ``conf/search.yaml``).
+
+A :class:`ScoringPool` runs ``workers - 1`` spawned processes beside the main process. Each
+worker builds, once, the supernet of every proxy of the search from the same recipe and space
+(pickled to it) and sets its torch threads to the main process's (``search.threads``). A
+:class:`ParallelIndicator` wraps the main process's :class:`tenas.scoring.ProxyIndicator`:
+
+- ``new_repeat`` / ``new_weights`` / ``new_inputs`` run in the main process exactly as before
+  (same generator use), so the drawn weights and inputs are those of ``search.workers=1``;
+- ``score(alive_sets)`` splits the alive-sets into contiguous chunks, one per process (at most
+  as many chunks as alive-sets; sizes differ by at most one), scores the first (a smallest) chunk in
+  the main process (which also draws and sends) and the others in
+  the workers, and concatenates the scores in order. A worker receives the supernet's state
+  (every parameter and buffer) only when the weights were re-drawn since it last received them,
+  and the inputs and targets only when they were re-drawn: with the default shared schedule,
+  once per repeat, not per candidate. Pairwise schedules (``protocol=reference``: a call per
+  (origin, candidate) pair) are split the same way, the pair across two processes, each sync
+  then carrying that pair's new inputs (and weights when they were re-drawn).
+
+The same kernels on the same values with the same thread count give the same floats, so the
+scores, ``rounds.csv`` and the genotype are identical to ``search.workers=1`` (the proxies leave
+the network as they found it, so the order in which one process scores its alive-sets does not
+matter). A failure in a worker is raised in the main process as one :class:`ScoringWorkerError`
+carrying the worker's traceback; the workers ignore SIGINT (a Ctrl-C reaches the main process,
+whose ``finally`` closes the pool) and are stopped by :meth:`ScoringPool.close` (also on errors:
+use the pool as a context manager or close it in a ``finally``).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import signal
+import time
+import traceback
+from multiprocessing import get_context
+from typing import Callable, Sequence
+
+import torch
+
+log = logging.getLogger(__name__)
+
+_PICKLE = pickle.HIGHEST_PROTOCOL
+
+
+class ScoringWorkerError(RuntimeError):
+    """A scoring worker failed (its exception and traceback are in the message) or exited."""
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def max_alive_sets(alive) -> int:
+    """Alive-sets of the first pruning round's largest ``score`` call: the origin plus one candidate
+    per alive op on each edge that still has a choice (later rounds have fewer)."""
+    count = sum(alive.num_alive(c, e) for c, m in alive.masks.items() for e in range(m.shape[0]) if alive.num_alive(c, e) > 1)
+    return count + 1
+
+
+def resolve_workers(setting, device, cap: int | None = None, threads: int = 1) -> int:
+    """The processes to score with: ``setting`` (``None``: :func:`usable_cores` // ``threads``, the torch
+    threads of each, so that the processes do not oversubscribe the cores), at most ``cap`` (the
+    alive-sets of one ``score`` call); 1 on a non-CPU device (the pool is CPU-only)."""
+    if torch.device(device).type != "cpu":
+        if setting is not None and int(setting) > 1:
+            log.warning("search.workers=%s: candidate-parallel scoring runs on the CPU only; scoring on %s in one process", setting, device)
+        return 1
+    workers = usable_cores() // max(1, int(threads)) if setting is None else int(setting)
+    if cap is not None:
+        workers = min(workers, int(cap))
+    return max(1, workers)
+
+
+def split(n: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` contiguous ``(start, stop)`` ranges covering ``range(n)``, sizes differing by at most one,
+    the smaller ones first (the first is the main process's, which also draws and sends)."""
+    base, extra = divmod(n, parts)
+    bounds, start = [], 0
+    for k in range(parts):
+        stop = start + base + (1 if k >= parts - extra else 0)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+def _network_state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Every parameter and buffer (non-persistent ones too), detached, on the CPU."""
+    state = {f"p:{name}": p.detach().cpu() for name, p in net.named_parameters()}
+    state.update({f"b:{name}": b.detach().cpu() for name, b in net.named_buffers()})
+    return state
+
+
+def _load_state(net: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    params, buffers = dict(net.named_parameters()), dict(net.named_buffers())
+    with torch.no_grad():
+        for key, value in state.items():
+            kind, name = key.split(":", 1)
+            (params if kind == "p" else buffers)[name].copy_(value)
+
+
+# ----------------------------------------------------------------------------- the worker process
+def _worker_main(conn, payload: bytes, threads: int) -> None:
+    """Build the supernets, then answer ``(name, state, inputs, alive_sets)`` requests until ``None``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and closes the pool
+    torch.set_num_threads(threads)
+    held: dict[str, dict] = {}
+    try:
+        space, recipes, num_classes = pickle.loads(payload)
+        for recipe in recipes:
+            net = space.build_supernet(num_classes=num_classes, **recipe.network_options())
+            held[recipe.name] = {"recipe": recipe, "net": net, "inputs": None, "targets": None}
+    except BaseException as err:  # noqa: BLE001 - reported to the main process
+        conn.send_bytes(pickle.dumps(("error", "building the supernets", f"{type(err).__name__}: {err}", traceback.format_exc()), _PICKLE))
+        conn.close()
+        return
+    while True:
+        try:
+            message = conn.recv_bytes()
+        except (EOFError, OSError):  # the main process is gone
+            return
+        request = pickle.loads(message)
+        if request is None:
+            conn.close()
+            return
+        name, state, data, alive_sets, first = request
+        entry, index = held[name], first
+        try:
+            if state is not None:
+                _load_state(entry["net"], state)
+            if data is not None:
+                entry["inputs"], entry["targets"] = data
+            scores = []
+            for index, alive in enumerate(alive_sets, start=first):
+                with entry["net"].trying(alive):
+                    scores.append(entry["recipe"].score(entry["net"], entry["inputs"], entry["targets"]))
+            reply = ("ok", scores)
+        except Exception as err:  # noqa: BLE001 - reported to the main process
+            reply = ("error", f"alive-set {index} of {name}", f"{type(err).__name__}: {err}", traceback.format_exc())
+        conn.send_bytes(pickle.dumps(reply, _PICKLE))
+
+
+# ----------------------------------------------------------------------------- the main process
+class ScoringPool:
+    """``workers - 1`` spawned scoring processes (the main process is the first worker); see the module docstring.
+
+    ``recipes``: the proxies' :class:`tenas.scoring.ScoringRecipe`; ``space``: the search space the
+    supernets are built from (``space.build_supernet(num_classes=..., **recipe.network_options())``,
+    as :class:`tenas.scoring.ProxyIndicator` builds them); ``threads``: torch threads per worker
+    (default: the main process's).
+    """
+
+    def __init__(self, recipes: Sequence, space, num_classes: int, workers: int, threads: int | None = None):
+        if workers < 2:
+            raise ValueError(f"a scoring pool needs at least 2 workers, got {workers}")
+        self.workers = int(workers)
+        self.threads = int(threads or torch.get_num_threads())
+        self.processes, self.connections = [], []
+        self.broken: str | None = None
+        payload = pickle.dumps((space, list(recipes), int(num_classes)), _PICKLE)
+        context = get_context("spawn")
+        try:
+            for k in range(1, self.workers):
+                parent, child = context.Pipe()
+                process = context.Process(target=_worker_main, args=(child, payload, self.threads), name=f"tenas-scoring-{k}", daemon=True)
+                process.start()
+                child.close()
+                self.processes.append(process)
+                self.connections.append(parent)
+        except BaseException:
+            self.close()
+            raise
+        log.info("scoring with %d processes (%d spawned workers), %d torch thread(s) each", self.workers, self.workers - 1, self.threads)
+
+    def __enter__(self) -> "ScoringPool":
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.close()
+        return False
+
+    def wrap(self, indicator) -> "ParallelIndicator":
+        return ParallelIndicator(indicator, self)
+
+    def close(self) -> None:
+        """Stop every worker (asked first, then terminated); safe to call more than once."""
+        for conn in self.connections:
+            try:
+                conn.send_bytes(pickle.dumps(None, _PICKLE))
+            except (OSError, ValueError):
+                pass
+        deadline = time.monotonic() + 2.0
+        for process in self.processes:
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5.0)
+        for conn in self.connections:
+            conn.close()
+        self.processes, self.connections = [], []
+        self.broken = self.broken or "closed"
+
+    # ------------------------------------------------------------------------- one request per worker
+    def _fail(self, k: int, what: str) -> ScoringWorkerError:
+        self.broken = what
+        return ScoringWorkerError(what)
+
+    def send(self, k: int, request: tuple) -> None:
+        """Send ``request`` to worker ``k`` (1-based)."""
+        try:
+            self.connections[k - 1].send_bytes(pickle.dumps(request, _PICKLE))
+        except (OSError, ValueError):
+            raise self._receive_error(k) from None
+
+    def receive(self, k: int) -> list[float]:
+        """Worker ``k``'s scores for its last request (a :class:`ScoringWorkerError` when it failed)."""
+        try:
+            reply = pickle.loads(self.connections[k - 1].recv_bytes())
+        except (EOFError, OSError):
+            raise self._receive_error(k) from None
+        if reply[0] == "ok":
+            return reply[1]
+        _, where, error, trace = reply
+        raise self._fail(k, f"scoring worker {k} failed on {where}: {error}\n--- worker traceback ---\n{trace.rstrip()}")
+
+    def _receive_error(self, k: int) -> ScoringWorkerError:
+        """The error of a worker whose pipe broke: its last message when it left one, else its exit code."""
+        conn, process = self.connections[k - 1], self.processes[k - 1]
+        try:
+            if conn.poll(0.5):
+                reply = pickle.loads(conn.recv_bytes())
+                if reply[0] == "error":
+                    _, where, error, trace = reply
+                    return self._fail(k, f"scoring worker {k} failed on {where}: {error}\n--- worker traceback ---\n{trace.rstrip()}")
+        except (EOFError, OSError):
+            pass
+        process.join(timeout=1.0)
+        return self._fail(k, f"scoring worker {k} exited unexpectedly (exit code {process.exitcode})")
+
+
+class ParallelIndicator:
+    """A :class:`tenas.scoring.ProxyIndicator` whose ``score`` is split over a :class:`ScoringPool`
+    (see the module docstring); everything else is the wrapped indicator's."""
+
+    def __init__(self, indicator, pool: ScoringPool):
+        self.local, self.pool = indicator, pool
+        self.name = indicator.name
+        self.schedule = indicator.schedule
+        self.recipe = indicator.recipe
+        self._weights, self._inputs = 0, 0  # versions drawn in the main process
+        self._sent = [(-1, -1)] * (pool.workers - 1)  # versions each worker holds
+
+    def __getattr__(self, attribute):  # net, dataset, device, inputs, targets, ...
+        if attribute == "local":
+            raise AttributeError(attribute)
+        return getattr(self.local, attribute)
+
+    @property
+    def seconds(self) -> float:
+        return self.local.seconds
+
+    @seconds.setter
+    def seconds(self, value: float) -> None:
+        self.local.seconds = value
+
+    def new_repeat(self, generator: torch.Generator) -> None:
+        self.new_weights(generator)
+        self.new_inputs(generator)
+
+    def new_weights(self, generator: torch.Generator) -> None:
+        self.local.new_weights(generator)
+        self._weights += 1
+
+    def new_inputs(self, generator: torch.Generator) -> None:
+        self.local.new_inputs(generator)
+        self._inputs += 1
+
+    def score(self, alive_sets: Sequence, progress: Callable[[int], None] | None = None) -> list[float]:
+        if self.pool.broken:
+            raise ScoringWorkerError(f"the scoring pool is unusable: {self.pool.broken}")
+        alive_sets = list(alive_sets)
+        parts = min(self.pool.workers, len(alive_sets))
+        if parts < 2:
+            return self.local.score(alive_sets, progress)
+        start, before = time.perf_counter(), self.local.seconds
+        chunks = split(len(alive_sets), parts)
+        state = data = None
+        for k in range(1, parts):
+            held_weights, held_inputs = self._sent[k - 1]
+            if held_weights != self._weights:
+                state = state if state is not None else _network_state(self.local.net)
+            if held_inputs != self._inputs:
+                data = data if data is not None else (to_cpu(self.local.inputs), to_cpu(self.local.targets))
+            first, stop = chunks[k]
+            self.pool.send(k, (self.name, state if held_weights != self._weights else None,
+                               data if held_inputs != self._inputs else None, alive_sets[first:stop], first))
+            self._sent[k - 1] = (self._weights, self._inputs)
+        try:
+            first, stop = chunks[0]
+            scores = list(self.local.score(alive_sets[first:stop], progress))
+        except BaseException:
+            self.pool.broken = self.pool.broken or "the main process's scoring failed while workers were busy"
+            raise
+        for k in range(1, parts):
+            scores.extend(self.pool.receive(k))
+        if progress:
+            progress(len(alive_sets) - 1)
+        self.local.seconds = before + time.perf_counter() - start  # the call's wall time (local.score counted its chunk only)
+        return scores
+
+
+def to_cpu(value):
+    """A tensor, a list of tensors, or ``None``, on the CPU."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [v.cpu() for v in value]
+    return value.cpu()

@@ -1,0 +1,106 @@
+"""``search.workers``: candidate-parallel scoring (tenas/parallel.py) gives the results of one process."""
+import multiprocessing
+
+import pandas as pd
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from tenas.errors import TenasError
+from tenas.parallel import ScoringWorkerError, resolve_workers, split
+from tenas.proxies import PROXIES, register_proxy
+from tenas.search import run_search
+from tenas.settings import check_search_config
+from tests.conftest import REPO
+from tests.threads import single_thread  # noqa: F401  (autouse: one torch thread)
+
+SMALL = ["dataset=synthetic", "dataset.num_samples=64", "device=cpu", "search_space.C=2", "search.repeats=1",
+         "+proxy.ntk.inputs.batch_size=8"]
+TE_NAS = SMALL + ["ranking=te_nas", "+proxy.linear_regions.inputs.batch_size=100"]
+
+
+def compose_search(overrides):
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose(config_name="search", overrides=overrides)
+
+
+def assert_same_search(a, b, result_a, result_b):
+    pd.testing.assert_frame_equal(pd.read_csv(a / "rounds.csv"), pd.read_csv(b / "rounds.csv"), check_exact=True)
+    assert result_a["arch"] == result_b["arch"]
+    assert [r["pruned"] for r in result_a["rounds"]] == [r["pruned"] for r in result_b["rounds"]]
+
+
+def test_two_workers_give_the_search_of_one(tmp_path):
+    one = run_search(compose_search(TE_NAS + ["search.workers=1"]), tmp_path / "one")
+    two = run_search(compose_search(TE_NAS + ["search.workers=2"]), tmp_path / "two")
+    assert_same_search(tmp_path / "one", tmp_path / "two", one, two)
+    assert set(two["indicator_seconds"]) == {"ntk", "linear_regions"} and all(s > 0 for s in two["indicator_seconds"].values())
+    assert not multiprocessing.active_children()  # the workers are gone
+
+
+def test_pairwise_schedules_split_over_workers_give_the_search_of_one(tmp_path):
+    # protocol=reference: a score call per (origin, candidate) pair, weights per round (κ) or per candidate (#LR)
+    small = SMALL + ["ranking=te_nas", "protocol=reference", "+proxy.linear_regions.inputs.batch_size=50", "+proxy.linear_regions.inputs.num_batches=1"]
+    one = run_search(compose_search(small + ["search.workers=1"]), tmp_path / "one")
+    two = run_search(compose_search(small + ["search.workers=2"]), tmp_path / "two")
+    assert_same_search(tmp_path / "one", tmp_path / "two", one, two)
+
+
+def fails_in_a_worker(model, inputs):
+    """Toy proxy: the output's mean, but a worker process raises."""
+    if multiprocessing.current_process().name.startswith("tenas-scoring"):
+        raise RuntimeError("boom in a worker")
+    with torch.no_grad():
+        return float(model(inputs).mean())
+
+
+@pytest.fixture
+def failing_proxy():
+    register_proxy("fails_in_a_worker", higher_is_better=True)(fails_in_a_worker)
+    yield
+    del PROXIES["fails_in_a_worker"]
+
+
+def test_a_worker_error_surfaces_as_one_exception_and_the_workers_stop(failing_proxy, tmp_path):
+    overrides = SMALL + ["ranking.name=toy", "ranking.proxies=[fails_in_a_worker]", "+proxy.fails_in_a_worker.inputs.batch_size=4"]
+    run_search(compose_search(overrides + ["search.workers=1"]), tmp_path / "one")  # fine in one process
+    with pytest.raises(ScoringWorkerError, match=r"scoring worker 1 failed on alive-set \d+ of fails_in_a_worker: RuntimeError: boom in a worker"):
+        run_search(compose_search(overrides + ["search.workers=2"]), tmp_path / "two")
+    assert not multiprocessing.active_children()
+
+
+def interrupted_in_the_main_process(model, inputs):
+    """Toy proxy: a Ctrl-C while the main process scores its share (the worker is busy with its own)."""
+    if not multiprocessing.current_process().name.startswith("tenas-scoring"):
+        raise KeyboardInterrupt
+    with torch.no_grad():
+        return float(model(inputs).mean())
+
+
+@pytest.fixture
+def interrupting_proxy():
+    register_proxy("interrupted", higher_is_better=True)(interrupted_in_the_main_process)
+    yield
+    del PROXIES["interrupted"]
+
+
+def test_a_keyboard_interrupt_stops_the_workers(interrupting_proxy, tmp_path):
+    overrides = SMALL + ["ranking.name=toy", "ranking.proxies=[interrupted]", "+proxy.interrupted.inputs.batch_size=4", "search.workers=2"]
+    with pytest.raises(KeyboardInterrupt):
+        run_search(compose_search(overrides), tmp_path)
+    assert not multiprocessing.active_children()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "true", "1.5", "two"])
+def test_bad_worker_counts_are_refused_with_one_line(value):
+    with pytest.raises(TenasError, match=r"^search\.workers: got .*; allowed: an integer >= 1 or null") as caught:
+        check_search_config(compose_search(SMALL + [f"search.workers={value}"]))
+    assert "\n" not in str(caught.value)
+
+
+def test_worker_count_resolution():
+    assert resolve_workers(3, "cpu") == 3 and resolve_workers(3, "cpu", cap=2) == 2
+    assert 1 <= resolve_workers(None, "cpu", cap=4) <= 4
+    assert resolve_workers(None, "cpu", threads=1024) == 1  # the cores // threads per worker
+    assert resolve_workers(4, "cuda") == 1  # CPU only
+    assert split(7, 3) == [(0, 2), (2, 4), (4, 7)] and split(2, 2) == [(0, 1), (1, 2)] and split(25, 2) == [(0, 12), (12, 25)]

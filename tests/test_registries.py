@@ -1,0 +1,76 @@
+"""Every registered search space, through what a search asks of it. (The other registries are looped
+over where they are tested: rankings in test_ranking.py, proxies in test_proxies.py, dataset configs in
+test_sweeps.py, DARTS ops in test_darts_space.py, NAS-Bench-201 ops in test_nb201_space.py.)"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from search_spaces import get_space, list_spaces
+from tenas.init import kaiming_init_
+from tenas.pruning import decide_edges, prune_ops
+from tenas.ranking import get_ranking
+
+
+class WeightedIndicator:
+    """score(alive) = 10 + Σ over cell types, edges and ops of alive weight (one weight table per cell type)."""
+
+    name = "ntk"
+
+    def __init__(self, weights: dict[str, np.ndarray]):
+        self.weights = weights
+
+    def new_repeat(self, generator):
+        pass
+
+    def score(self, alive_sets, progress=None):
+        return [10.0 + sum(float((self.weights[c] * m.numpy()).sum()) for c, m in a.masks.items()) for a in alive_sets]
+
+
+def test_both_spaces_are_registered():
+    assert {"nasbench201", "darts"} <= set(list_spaces())
+
+
+@pytest.mark.parametrize("name", list_spaces())
+def test_every_space_runs_a_search_to_a_genotype(name):
+    space = get_space(name)
+    alive = space.full_alive_set().without_op_everywhere("none")
+    assert alive.op_names == tuple(space.op_names) and "none" in space.op_names
+    assert {c: m.shape for c, m in alive.masks.items()} == {c: (e, len(space.op_names)) for c, e in space.edges_per_cell().items()}
+    rng = np.random.default_rng(0)
+    weights = {c: rng.uniform(0.1, 1.0, size=tuple(m.shape)) for c, m in alive.masks.items()}
+    ind = WeightedIndicator(weights)
+    ranking, generator = get_ranking("ntk"), torch.Generator().manual_seed(0)
+    alive, rounds = prune_ops(alive, [ind], ranking, 1, generator)
+    assert rounds and alive.is_single_path()
+    for c, m in alive.masks.items():  # each edge keeps its lightest op (removing the heaviest lowers the score most)
+        for e in range(m.shape[0]):
+            w = np.where(space.full_alive_set().without_op_everywhere("none").masks[c][e].numpy(), weights[c][e], np.inf)
+            assert alive.alive_ops(c, e) == [space.op_names[int(np.argmin(w))]]
+    groups = space.edge_groups(alive)
+    if groups:
+        alive, _ = decide_edges(alive, groups, [ind], ranking, 1, generator)
+    genotype = space.genotype(alive)
+    assert json.loads(json.dumps(space.genotype_to_json(genotype)))
+    assert space.arch_text(alive) == str(genotype)
+
+
+@pytest.mark.parametrize("name", list_spaces())
+def test_every_space_supernet_reads_its_alive_set(name):
+    space = get_space(name)
+    net = space.build_supernet(num_classes=7)
+    kaiming_init_(net, torch.Generator().manual_seed(0))
+    net.train()
+    x = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    full = space.full_alive_set().without_op_everywhere("none")
+    with net.trying(full):
+        a = net(x)
+    assert a.shape == (4, 7) and torch.isfinite(a).all()
+    single = space.random_single_path(torch.Generator().manual_seed(2))
+    with net.trying(single):
+        b = net(x)
+    assert b.shape == (4, 7) and not torch.allclose(a, b)
+    assert space.arch_text(single)
