@@ -139,8 +139,9 @@ class SearchSpace(abc.ABC):
     def genotype_to_json(self, genotype) -> dict:
         """A JSON-ready description of the genotype (``genotype.json`` fields)."""
 
-    def edge_groups(self, alive: AliveSet) -> list[tuple[str, list[int]]]:
-        """Groups of edges between which one edge is kept (DARTS edge decision); none by default."""
+    def edge_groups(self, alive: AliveSet) -> list[tuple[str, list[int], int]]:
+        """``(cell_type, edges, keep)``: groups of edges of which ``keep`` stay (DARTS's edge decision: a
+        node's incoming edges, 2 kept); none by default."""
         return []
 
     def random_single_path(self, generator: torch.Generator) -> AliveSet:

@@ -151,60 +151,93 @@ def mean_over_repeats(d: np.ndarray) -> np.ndarray:
     return out
 
 
-def prune_ops(
+@dataclass(frozen=True)
+class Group:
+    """Candidates of one decision and how many of them leave (the least important first)."""
+
+    candidates: list[Candidate]
+    remove: int
+
+
+def run_rounds(
     alive: AliveSet,
+    propose: Callable[[AliveSet], list[Group]],
     indicators: Sequence[Indicator],
     ranking: Ranking,
     repeats: int,
     generator: torch.Generator,
-    ops_per_edge: int = 1,
+    *,
+    first_round: int = 1,
     progress: Callable[[str], None] | None = None,
     done: Sequence[RoundResult] = (),
     after_round: Callable[[AliveSet, list[RoundResult]], None] | None = None,
     delta_decimals: int | None = None,
 ) -> tuple[AliveSet, list[RoundResult]]:
-    """Prune ops round by round until every edge holds one op; returns the final alive-set and the rounds.
+    """The round loop of every pruning phase: while ``propose(alive)`` returns groups, score all their
+    candidates against ``alive`` (:func:`score_candidates`), rank them, remove the ``remove`` least
+    important of each group, and go on from the alive-set without them.
 
-    ``done``: rounds already finished (a resumed search), ``alive`` being the alive-set after
-    them and ``generator`` in the state it had then; numbering continues after them.
-    ``after_round(alive, rounds)`` is called after every round (the search saves its state there).
+    Rounds are numbered from ``first_round``. ``done``: rounds already finished (a resumed search),
+    ``alive`` being the alive-set after them and ``generator`` in the state it had then; numbering
+    continues after them. ``after_round(alive, rounds)`` is called after every round (the search saves
+    its state there). Returns the final alive-set and all rounds, ``done`` first.
     """
     rounds: list[RoundResult] = list(done)
-    r = len(rounds)
-    while True:
-        candidates = [
-            Candidate(c, e, op)
-            for c, m in alive.masks.items()
-            for e in range(m.shape[0])
-            if alive.num_alive(c, e) > 1
-            for op in alive.alive_ops(c, e)
-        ]
-        if not candidates:
-            return alive, rounds
+    r = first_round + len(rounds) - 1
+    while groups := propose(alive):
         r += 1
         t0 = time.perf_counter()
+        candidates = [c for g in groups for c in g.candidates]
         records, mean = score_candidates(alive, candidates, indicators, repeats, generator, r, progress, delta_decimals)
         importance = np.asarray(ranking.importance(mean), dtype=np.float64)
         result = RoundResult(r, candidates, records, importance)
-        for (c, e), members in _group_by_edge(candidates).items():
-            k = min(ops_per_edge, alive.num_alive(c, e) - 1)
-            order = members[prune_order(importance[members])]
-            result.pruned.extend(candidates[j] for j in order[:k])
+        start = 0
+        for g in groups:
+            members = np.arange(start, start + len(g.candidates))
+            start += len(g.candidates)
+            result.pruned.extend(candidates[j] for j in members[prune_order(importance[members])][: g.remove])
         for cand in result.pruned:
             alive = cand.apply(alive)
         result.seconds = time.perf_counter() - t0
         _annotate(result, mean, ranking)
         rounds.append(result)
-        log.info("round %d: pruned %s (%.1fs)", r, ", ".join(c.label() for c in result.pruned), result.seconds)
+        log.info("round %d: removed %s (%.1fs)", r, ", ".join(c.label() for c in result.pruned), result.seconds)
         if after_round:
             after_round(alive, rounds)
+    return alive, rounds
 
 
-def _group_by_edge(candidates: Sequence[Candidate]) -> dict[tuple[str, int], np.ndarray]:
-    groups: dict[tuple[str, int], list[int]] = {}
-    for j, c in enumerate(candidates):
-        groups.setdefault((c.cell_type, c.edge), []).append(j)
-    return {k: np.asarray(v) for k, v in groups.items()}
+def prune_ops(alive: AliveSet, indicators, ranking: Ranking, repeats: int, generator: torch.Generator, ops_per_edge: int = 1, **loop):
+    """Prune ops round by round until every edge holds one op: each round, every alive op of every edge
+    that still has a choice is a candidate, and ``ops_per_edge`` of each edge leave (never its last).
+    ``loop``: the keywords of :func:`run_rounds`."""
+
+    def propose(current: AliveSet) -> list[Group]:
+        return [
+            Group([Candidate(c, e, op) for op in current.alive_ops(c, e)], min(ops_per_edge, current.num_alive(c, e) - 1))
+            for c, m in current.masks.items()
+            for e in range(m.shape[0])
+            if current.num_alive(c, e) > 1
+        ]
+
+    return run_rounds(alive, propose, indicators, ranking, repeats, generator, **loop)
+
+
+def decide_edges(alive: AliveSet, groups, indicators, ranking: Ranking, repeats: int, generator: torch.Generator, **loop):
+    """DARTS's edge decision: ``groups`` are ``(cell_type, edges, keep)`` (the incoming edges of one node
+    and how many it keeps, from ``space.edge_groups``); in group order, live edges leave one per round,
+    each round's candidates being the group's live edges removed whole (``Candidate(cell_type, edge,
+    None)``), until ``keep`` remain. ``loop``: the keywords of :func:`run_rounds`; the removals already
+    made are visible in ``alive``, so a resumed search goes on where it stopped."""
+
+    def propose(current: AliveSet) -> list[Group]:
+        for cell_type, edges, keep in groups:
+            live = [e for e in edges if current.num_alive(cell_type, e) > 0]
+            if len(live) > keep:
+                return [Group([Candidate(cell_type, e, None) for e in live], 1)]
+        return []
+
+    return run_rounds(alive, propose, indicators, ranking, repeats, generator, **loop)
 
 
 def _annotate(result: RoundResult, mean: dict[str, np.ndarray], ranking: Ranking | None = None) -> None:
@@ -222,51 +255,3 @@ def _annotate(result: RoundResult, mean: dict[str, np.ndarray], ranking: Ranking
             row[f"rank_{name}"] = int(r[j])
         row["importance"] = float(result.importance[j])
         row["pruned"] = key in pruned
-
-
-def decide_edges(
-    alive: AliveSet,
-    groups: Sequence[tuple[str, Sequence[int]]],
-    indicators: Sequence[Indicator],
-    ranking: Ranking,
-    repeats: int,
-    generator: torch.Generator,
-    keep: int = 2,
-    first_round: int = 1,
-    progress: Callable[[str], None] | None = None,
-    done: Sequence[RoundResult] = (),
-    after_round: Callable[[AliveSet, list[RoundResult]], None] | None = None,
-    delta_decimals: int | None = None,
-) -> tuple[AliveSet, list[RoundResult]]:
-    """DARTS's edge decision: in each group (the incoming edges of one node, from ``space.edge_groups``),
-    remove live edges one at a time until ``keep`` remain.
-
-    Each removal is a round whose candidates are the group's live edges, each removed
-    whole (``Candidate(cell_type, edge, None)``), scored against the current alive-set
-    like op candidates (same indicators, repeats and ranking); the least important edge
-    goes, and the next round scores against the alive-set without it. Groups are
-    processed in the order given. Returns the final alive-set and one round per removal,
-    numbered from ``first_round``. ``done`` and ``after_round`` as in :func:`prune_ops` (the
-    removals already made are visible in ``alive``, so the loop goes on where it stopped).
-    """
-    rounds: list[RoundResult] = list(done)
-    r = first_round + len(rounds)
-    for cell_type, edges in groups:
-        while True:
-            live = [e for e in edges if alive.num_alive(cell_type, e) > 0]
-            if len(live) <= keep:
-                break
-            t0 = time.perf_counter()
-            candidates = [Candidate(cell_type, e, None) for e in live]
-            records, mean = score_candidates(alive, candidates, indicators, repeats, generator, r, progress, delta_decimals)
-            importance = np.asarray(ranking.importance(mean), dtype=np.float64)
-            result = RoundResult(r, candidates, records, importance, [candidates[prune_order(importance)[0]]])
-            alive = result.pruned[0].apply(alive)
-            result.seconds = time.perf_counter() - t0
-            _annotate(result, mean, ranking)
-            rounds.append(result)
-            log.info("round %d: removed edge %s (%.1fs)", r, result.pruned[0].label(), result.seconds)
-            r += 1
-            if after_round:
-                after_round(alive, rounds)
-    return alive, rounds

@@ -94,10 +94,10 @@ def prune_search(cfg, space, indicators, ranking, generator, state: SearchState 
         return save
 
     decimals = cfg.protocol.get("delta_decimals")
-    alive, rounds = prune_ops(state.alive, indicators, ranking, cfg.search.repeats, generator, cfg.search_space.get("ops_per_edge", 1), progress,
+    alive, rounds = prune_ops(state.alive, indicators, ranking, cfg.search.repeats, generator, cfg.search_space.get("ops_per_edge", 1), progress=progress,
                               done=state.rounds, after_round=saver("rounds"), delta_decimals=decimals)
     edge_rounds = []
-    if space.edge_groups(alive):  # DARTS: keep 2 incoming edges per node
+    if space.edge_groups(alive):  # DARTS: each node keeps its best incoming edges
         alive, edge_rounds = decide_edges(alive, space.edge_groups(alive), indicators, ranking, cfg.search.repeats, generator, first_round=len(rounds) + 1,
                                           progress=progress, done=state.edge_rounds, after_round=saver("edge_rounds"), delta_decimals=decimals)
     return alive, rounds, edge_rounds, t0

@@ -8,6 +8,7 @@ from search_spaces.darts.genotype import (
     CELL_TYPES,
     DARTS_V2,
     EDGES,
+    INPUTS_PER_NODE,
     NODE_EDGES,
     Genotype,
     check_genotype,
@@ -39,9 +40,9 @@ class DartsSpace(SearchSpace):
         return DartsNetwork(self.C if C is None else C, num_classes, self.cells, stem="cifar" if stem else "none",
                             stem_multiplier=self.stem_multiplier, final_bn_relu=True, fused=True)
 
-    def edge_groups(self, alive: AliveSet) -> list[tuple[str, list[int]]]:
-        """The incoming edges of each intermediate node, normal cell first, then reduce."""
-        return [(c, list(edges)) for c in CELL_TYPES for edges in NODE_EDGES]
+    def edge_groups(self, alive: AliveSet) -> list[tuple[str, list[int], int]]:
+        """The incoming edges of each intermediate node and how many it keeps, normal cell first, then reduce."""
+        return [(c, list(edges), INPUTS_PER_NODE) for c in CELL_TYPES for edges in NODE_EDGES]
 
     def genotype(self, alive: AliveSet) -> Genotype:
         """Each node's 2 alive incoming edges with their one op; ValueError before op pruning and edge decision end."""
@@ -50,7 +51,7 @@ class DartsSpace(SearchSpace):
             pairs = []
             for node, edges in enumerate(NODE_EDGES):
                 kept = [e for e in edges if alive.num_alive(c, e) > 0]
-                if len(kept) != 2 or any(alive.num_alive(c, e) != 1 for e in kept):
+                if len(kept) != INPUTS_PER_NODE or any(alive.num_alive(c, e) != 1 for e in kept):
                     raise ValueError(f"{c} node {node + 2} has {len(kept)} live inputs holding {[alive.alive_ops(c, e) for e in kept]}: "
                                      "the search is not done (each node needs 2 inputs of one op)")
                 pairs += [(alive.alive_ops(c, e)[0], EDGES[e][1]) for e in kept]
