@@ -27,13 +27,15 @@ def untouched(model: nn.Module, train: bool | None = True):
                 model.train(train)
             yield model
         finally:
-            with torch.no_grad():
-                for p, value, grad, requires_grad in params:
-                    p.copy_(value)
+            with torch.no_grad():  # written back only where changed: a write would bump the tensor's version and
+                for p, value, grad, requires_grad in params:  # break the caller's autograd graphs that saved it
+                    if not torch.equal(p, value):
+                        p.copy_(value)
                     p.grad = grad
                     p.requires_grad_(requires_grad)
                 for b, value in buffers:
-                    b.copy_(value)
+                    if not torch.equal(b, value):
+                        b.copy_(value)
             for m, mode in modes.items():
                 m.training = mode
             for m, (forward, pre, backward) in hooks.items():

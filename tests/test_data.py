@@ -8,11 +8,18 @@ from omegaconf import OmegaConf
 
 from tenas.data import build_dataset, load_npz
 from tenas.errors import TenasError
+from tests.conftest import write_fake_npz
 
 
-def test_npz_batches_are_augmented_normalised_and_seeded(cifar10_npz):
-    ds = load_npz(cifar10_npz)
-    assert len(ds) == 4000 and ds.num_classes == 10 and ds.image_shape == (3, 32, 32)
+@pytest.fixture
+def cifar10_like_npz(tmp_path):
+    """A small npz in the shared CIFAR-10 sample's format, with CIFAR-10-like pixel statistics (no real data needed)."""
+    return write_fake_npz(tmp_path / "cifar10_like.npz", num_samples=200, image_size=32)
+
+
+def test_npz_batches_are_augmented_normalised_and_seeded(cifar10_like_npz):
+    ds = load_npz(cifar10_like_npz)
+    assert len(ds) == 200 and ds.num_classes == 10 and ds.image_shape == (3, 32, 32)
     a = ds.sample(32, torch.Generator().manual_seed(5))
     b = ds.sample(32, torch.Generator().manual_seed(5))
     c = ds.sample(32, torch.Generator().manual_seed(6))
@@ -21,9 +28,9 @@ def test_npz_batches_are_augmented_normalised_and_seeded(cifar10_npz):
     assert abs(float(a.mean())) < 0.3 and 0.7 < float(a.std()) < 1.3
 
 
-def test_crop_and_flip_move_real_pixels(cifar10_npz):
-    raw = load_npz(cifar10_npz, augment=False)
-    aug = load_npz(cifar10_npz)
+def test_crop_and_flip_move_real_pixels(cifar10_like_npz):
+    raw = load_npz(cifar10_like_npz, augment=False)
+    aug = load_npz(cifar10_like_npz)
     x0, y0 = raw.sample(64, torch.Generator().manual_seed(1), with_labels=True)
     x1, y1 = aug.sample(64, torch.Generator().manual_seed(1), with_labels=True)
     assert torch.equal(y0, y1)  # same images drawn

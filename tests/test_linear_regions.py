@@ -139,7 +139,18 @@ def test_bad_input_gives_one_line_errors():
 def test_thin_supernet_on_real_crops(cifar10_npz):
     from tenas.data import load_npz
 
-    dataset = load_npz(cifar10_npz)
+    check_thin_supernet(load_npz(cifar10_npz))
+
+
+def test_thin_supernet_on_cifar10_like_crops(tmp_path):
+    """The same checks without ../shared/data: crops of a small npz with CIFAR-10-like pixel statistics."""
+    from tenas.data import load_npz
+    from tests.conftest import write_fake_npz
+
+    check_thin_supernet(load_npz(write_fake_npz(tmp_path / "cifar10_like.npz", num_samples=256)))
+
+
+def check_thin_supernet(dataset):
     crops = random_crops(dataset, 1000, 3, 1, torch.Generator().manual_seed(0))
     assert crops.shape == (1000, 1, 3, 3)
     assert abs(float(crops.mean())) < 0.5 and 0.5 < float(crops.std()) < 1.5  # normalised

@@ -31,9 +31,10 @@ def test_lazy_training_synthetic(tmp_path, capsys):
     assert "log-log slope vs width" in capsys.readouterr().out
 
 
-def test_lazy_training_cifar10(tmp_path, cifar10_npz):
+def test_lazy_training_npz_file(tmp_path, fake_cifar10_npz):
+    """--data-path with an npz in the shared CIFAR-10 sample's format (a small stand-in: no real data needed)."""
     script = load_script("lazy_training")
-    argv = ["--data-path", str(cifar10_npz), "--widths", "8", "32", "--seeds", "1", "--train-size", "12", "--probe-size", "4",
+    argv = ["--data-path", str(fake_cifar10_npz), "--widths", "8", "32", "--seeds", "1", "--train-size", "12", "--probe-size", "4",
             "--steps", "2", "--checkpoints", "1", "--out", str(tmp_path)]
     assert script.main(argv) == 0
     assert len(pd.read_csv(tmp_path / "lazy_training.csv")) == 4
@@ -45,9 +46,9 @@ def test_lazy_training_reports_missing_data(tmp_path, capsys):
     assert "--data synthetic" in capsys.readouterr().err
 
 
-def test_kappa_vs_trainability(tmp_path, cifar10_npz, capsys):
+def test_kappa_vs_trainability(tmp_path, fake_cifar10_npz, capsys):
     script = load_script("kappa_vs_trainability")
-    argv = ["--data-path", str(cifar10_npz), "--archs", "4", "--C", "2", "--image-size", "8", "--ntk-batch", "8",
+    argv = ["--data-path", str(fake_cifar10_npz), "--archs", "4", "--C", "2", "--image-size", "8", "--ntk-batch", "8",
             "--steps", "2", "--batch-size", "8", "--train-size", "32", "--eval-size", "16", "--out", str(tmp_path)]
     assert script.main(argv) == 0
     frame = pd.read_csv(tmp_path / "kappa_vs_trainability.csv")

@@ -1,4 +1,5 @@
-"""Every registered proxy, through its own protocol (conf/proxy/<name>.yaml): finite on real images,
+"""Every registered proxy, through its own protocol (conf/proxy/<name>.yaml): finite on real images
+(CIFAR-10-like stand-ins when ../shared/data is absent),
 pure, deterministic under a seed, with a declared direction. A new proxy is tested by being registered."""
 from __future__ import annotations
 
@@ -35,10 +36,15 @@ def scored_network(recipe: ScoringRecipe, seed: int = 0):
 
 
 @pytest.fixture(scope="module")
-def images(request):
-    from tests.conftest import shared_file
+def images(tmp_path_factory):
+    """The shared CIFAR-10 sample when present; otherwise a small stand-in in its format with CIFAR-10-like
+    pixel statistics, so that every proxy is still checked without ../shared/data."""
+    from tests.conftest import SHARED_DATA, write_fake_npz
 
-    return load_npz(shared_file("cifar10/cifar10_train_first4000.npz"))
+    real = SHARED_DATA / "cifar10/cifar10_train_first4000.npz"
+    if real.is_file():
+        return load_npz(real)
+    return load_npz(write_fake_npz(tmp_path_factory.mktemp("images") / "cifar10_like.npz", num_samples=256))
 
 
 def state_of(net: torch.nn.Module) -> dict:
@@ -74,7 +80,7 @@ def test_proxy_is_finite_pure_and_deterministic(name, images):
     before = state_of(net)
     rng = torch.get_rng_state()
     first = recipe.score(net, inputs, targets)
-    assert math.isfinite(first), f"{name} is not finite on a real batch: {first}"
+    assert math.isfinite(first), f"{name} is not finite on a {images.name} batch: {first}"
     assert_same_state(before, state_of(net))
     assert torch.equal(rng, torch.get_rng_state()), f"{name} used the global RNG"
     second = recipe.score(net, inputs, targets)
@@ -107,3 +113,15 @@ def test_non_finite_scores_come_back_as_nan():
     proxy = Proxy("broken", lambda model, inputs: float("inf"), higher_is_better=True)
     with pytest.warns(RuntimeWarning, match="non-finite"):
         assert math.isnan(proxy(torch.nn.Identity(), torch.zeros(1)))
+
+
+def test_kappa_between_a_forward_and_its_backward_leaves_the_graph_usable():
+    """κ writes nothing back into a network it did not change (no parameter, no buffer): a caller's pending
+    backward still runs, as in a training loop that measures κ along the way (scripts/lazy_training.py)."""
+    recipe = small_recipe("ntk")
+    net, generator = scored_network(recipe)
+    net.train(True)
+    pending = net(torch.randn(4, 3, 32, 32)).pow(2).sum()
+    recipe.score(net, torch.randn(8, 3, 32, 32), None)
+    pending.backward()  # "modified by an inplace operation" if a weight or buffer was written back
+    assert net.classifier.weight.grad is not None

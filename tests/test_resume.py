@@ -76,8 +76,8 @@ def interrupt_after_saves(monkeypatch, count: int):
 
 
 @pytest.mark.slow
-def test_interrupted_darts_search_resumes_in_its_edge_decisions(cifar10_npz, tmp_path, monkeypatch):
-    overrides = ["search_space=darts", "dataset=npz", f"dataset.path={cifar10_npz}", "search.repeats=1", "+proxy.ntk.inputs.batch_size=2",
+def test_interrupted_darts_search_resumes_in_its_edge_decisions(tmp_path, monkeypatch):
+    overrides = ["search_space=darts", "dataset=synthetic", "dataset.num_samples=64", "dataset.image_size=32", "search.repeats=1", "+proxy.ntk.inputs.batch_size=2",
                  "search_space.ops_per_edge=6"]
     reference = tmp_path / "uninterrupted"
     run_search(compose_search(overrides), reference)

@@ -228,8 +228,14 @@ def test_a_folder_with_other_settings_is_refused(tmp_path):
         sample(space, [CountConv3x3()], RANKING, {"num_samples": 6}, 1, 7, tmp_path)
 
 
-# ----------------------------------------------------------------------------- end to end (real data, real NTK)
-TINY = ["dataset=npz", "search.repeats=1", "+proxy.ntk.inputs.batch_size=4", "+proxy.ntk.network.C=2"]
+# ----------------------------------------------------------------------------- end to end (real NTK; real data only where compared with the benchmark)
+TINY = ["search.repeats=1", "+proxy.ntk.inputs.batch_size=4", "+proxy.ntk.network.C=2"]
+SYNTHETIC = ["dataset=synthetic", "dataset.num_samples=64", "dataset.image_size=16"]  # no ../shared/data needed
+SYNTHETIC_32 = ["dataset=synthetic", "dataset.num_samples=64", "dataset.image_size=32"]
+
+
+def real(cifar10_npz):
+    return ["dataset=npz", f"dataset.path={cifar10_npz}"]
 
 
 def compose_search(overrides):
@@ -237,15 +243,16 @@ def compose_search(overrides):
         return compose(config_name="search", overrides=overrides)
 
 
-def search(out, cifar10_npz, *overrides):
-    result = run_search(compose_search([*TINY, f"dataset.path={cifar10_npz}", *overrides]), out)
+def search(out, data, *overrides):
+    """Run a search on ``data`` (dataset overrides: SYNTHETIC or real(path))."""
+    result = run_search(compose_search([*TINY, *data, *overrides]), out)
     assert json.loads((out / "genotype.json").read_text()) == json.loads(json.dumps(result))
     return result
 
 
 def test_sample_end_to_end_same_seed_resume_and_accuracies(cifar10_npz, nb201_csv, tmp_path):
     bench = f"benchmark.path={nb201_csv}"
-    a = search(tmp_path / "a", cifar10_npz, "strategy=sample", "strategy.num_samples=12", bench)
+    a = search(tmp_path / "a", real(cifar10_npz), "strategy=sample", "strategy.num_samples=12", bench)
     parse_arch(a["arch"])
     assert a["strategy"] == "sample" and a["num_scored"] == 12 and a["sample"]["num_samples"] == 12
     table = pd.read_csv(nb201_csv).set_index("arch_str")
@@ -256,16 +263,16 @@ def test_sample_end_to_end_same_seed_resume_and_accuracies(cifar10_npz, nb201_cs
     assert pop.cifar10_test.tolist() == pytest.approx(table.loc[pop.arch, "cifar10_test"].tolist())
     assert not (tmp_path / "a" / "rounds.csv").exists() and "strategy" in (tmp_path / "a" / "config.yaml").read_text()
     # same seed, same result; 5 then 12 in one folder (resumed) = 12 at once
-    search(tmp_path / "b", cifar10_npz, "strategy=sample", "strategy.num_samples=5", bench)
-    b = search(tmp_path / "b", cifar10_npz, "strategy=sample", "strategy.num_samples=12", bench)
+    search(tmp_path / "b", real(cifar10_npz), "strategy=sample", "strategy.num_samples=5", bench)
+    b = search(tmp_path / "b", real(cifar10_npz), "strategy=sample", "strategy.num_samples=12", bench)
     assert b["arch"] == a["arch"]
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b" / "population.csv"), pop)
 
 
-def test_evolve_end_to_end_same_seed_same_result(cifar10_npz, tmp_path):
+def test_evolve_end_to_end_same_seed_same_result(tmp_path):
     args = ["strategy=evolve", "strategy.budget=9", "strategy.population_size=4", "strategy.sample_size=2", "seed=3"]
-    a = search(tmp_path / "a", cifar10_npz, *args)
-    b = search(tmp_path / "b", cifar10_npz, *args)
+    a = search(tmp_path / "a", SYNTHETIC, *args)
+    b = search(tmp_path / "b", SYNTHETIC, *args)
     parse_arch(a["arch"])
     assert a["strategy"] == "evolve" and a["arch"] == b["arch"] and a["merit"] == b["merit"]
     pop_a, pop_b = (pd.read_csv(tmp_path / d / "population.csv") for d in "ab")
@@ -273,14 +280,14 @@ def test_evolve_end_to_end_same_seed_same_result(cifar10_npz, tmp_path):
     assert list(pop_a.step) == list(range(9)) and pop_a.in_population.sum() == 4
 
 
-def test_prune_is_the_default_and_writes_rounds(cifar10_npz, tmp_path):
-    result = search(tmp_path / "p", cifar10_npz, "search_space.C=2")
+def test_prune_is_the_default_and_writes_rounds(tmp_path):
+    result = search(tmp_path / "p", SYNTHETIC, "search_space.C=2")
     assert result["strategy"] == "prune" and [r["candidates"] for r in result["rounds"]] == [24, 18, 12]
     assert (tmp_path / "p" / "rounds.csv").exists() and not (tmp_path / "p" / "population.csv").exists()
 
 
-def test_sample_on_darts(cifar10_npz, tmp_path):
-    result = search(tmp_path / "d", cifar10_npz, "search_space=darts", "strategy=sample", "strategy.num_samples=3",
+def test_sample_on_darts(tmp_path):
+    result = search(tmp_path / "d", SYNTHETIC_32, "search_space=darts", "strategy=sample", "strategy.num_samples=3",
                     "search_space.proxy.ntk.options.chunk_size=4")
     genotype = check_genotype(tuple(result["genotype"][f] for f in ("normal", "normal_concat", "reduce", "reduce_concat")))
     assert result["genotype_repr"] == repr(genotype) and result["num_scored"] == 3
