@@ -21,7 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tenas.evaluate import rank_correlations  # noqa: E402
+from tenas.study.correlation import rank_correlations  # noqa: E402
 from tenas.ranking import AGGREGATIONS, Ranking, get_ranking  # noqa: E402
 
 ACCURACY = {"cifar10": "cifar10_test", "cifar100": "cifar100_test", "ImageNet16-120": "imagenet16_120_test"}

@@ -34,7 +34,9 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from tenas.benchmark import DATASETS, load_benchmark  # noqa: E402
 from tenas.data import build_dataset  # noqa: E402
-from tenas.evaluate import build_plan, rank_correlations, sample_architectures, score_architecture, study_recipes  # noqa: E402
+from tenas.evaluate import sample_architectures, study_recipes  # noqa: E402
+from tenas.study.correlation import rank_correlations  # noqa: E402
+from tenas.study.scoring import build_plan, score_architecture  # noqa: E402
 
 CELLS_ONLY = r"^cells\.\d+\.edges\."  # the ReLUs of the cells' conv ops (not reductions, not the final BN-ReLU)
 NO_LAST = r"^cells\."  # cells and reduction blocks, not the final BN-ReLU

@@ -24,7 +24,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tenas.evaluate import rank_correlations  # noqa: E402
+from tenas.study.correlation import rank_correlations  # noqa: E402
 from tenas.proxies import get_proxy, list_proxies  # noqa: E402
 
 DATASETS = {"cifar10": "cifar10_test", "cifar100": "cifar100_test", "ImageNet16-120": "imagenet16_120_test"}

@@ -44,13 +44,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
-from itertools import islice
-from multiprocessing import get_context
 from pathlib import Path
 
 import hydra
@@ -59,137 +53,24 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from search_spaces.nasbench201 import NASBench201Space, NB201Network, parse_arch
 from tenas.benchmark import DATASETS, load_benchmark
 from tenas.data import build_dataset
 from tenas.cli import run_or_exit
 from tenas.errors import TenasError
-from tenas.init import initialise
-from tenas.io import atomic_save_figure, atomic_write_csv, atomic_write_json, atomic_write_text
+from tenas.io import atomic_write_csv, atomic_write_json, atomic_write_text
 from tenas.ranking import Ranking, ranking_from_config
-from tenas.scoring import ScoringRecipe, to_device
+from tenas.scoring import ScoringRecipe
 from tenas.search import resolve_device
 from tenas.settings import check_study_config
+from tenas.study.checkpoint import CHECKPOINT, Checkpoint
+from tenas.study.correlation import rank_correlations
+from tenas.study.plots import save_scatter
+from tenas.study.scoring import build_plan, score_all
+from tenas.study.shards import find_shards, shard_settings, shard_slice
 
 log = logging.getLogger("tenas.evaluate")
 
-CHECKPOINT = "checkpoint.jsonl"
 RANKING = "ranking"
-
-
-# ----------------------------------------------------------------------------- correlation maths
-def rank_correlations(scores, accuracies) -> dict:
-    """Kendall τ (τ-b: ties in either variable handled) and Spearman ρ (Pearson of average ranks).
-
-    Pairs where either value is not finite are left out; ``n`` is the number used.
-    With fewer than 3 pairs, or a constant variable, τ and ρ are NaN.
-    """
-    from scipy import stats
-
-    x = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(accuracies, dtype=np.float64)
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    n = int(keep.sum())
-    if n < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return {"kendall_tau": float("nan"), "spearman_rho": float("nan"), "n": n}
-    tau = stats.kendalltau(x, y, variant="b").statistic
-    rho = stats.spearmanr(x, y).statistic
-    return {"kendall_tau": float(tau), "spearman_rho": float(rho), "n": n}
-
-
-# ----------------------------------------------------------------------------- checkpoint
-class Checkpoint:
-    """Append-only JSON-lines file of finished architectures, one line per architecture.
-
-    Each line is written with one ``write`` and flushed to disk before the next
-    architecture starts, so a kill loses at most the architecture in progress. A
-    torn last line (a kill in the middle of a write) is dropped when the file is
-    opened again.
-    """
-
-    def __init__(self, path: Path, read_only: bool = False):
-        """``read_only``: a torn last line is ignored but left in the file (another process may be writing it)."""
-        self.path = Path(path)
-        self.rows: dict[int, dict] = {}
-        if self.path.exists():
-            data = self.path.read_bytes()
-            complete = data[: data.rfind(b"\n") + 1]
-            if len(complete) != len(data) and not read_only:
-                log.warning("%s: dropping a torn last line (%d bytes)", self.path, len(data) - len(complete))
-                with open(self.path, "r+b") as fh:
-                    fh.truncate(len(complete))
-            for number, line in enumerate(complete.decode("utf-8").splitlines(), start=1):
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    raise TenasError(f"{self.path}: line {number} is not JSON; delete the file to restart the study") from None
-                self.rows[int(row["index"])] = row
-
-    def append(self, row: dict) -> None:
-        self.extend([row])
-
-    def extend(self, rows: list[dict]) -> None:
-        """Append ``rows`` with one write (whole lines; a kill keeps a prefix of them)."""
-        if not rows:
-            return
-        data = "".join(json.dumps(row) + "\n" for row in rows).encode("utf-8")
-        with open(self.path, "ab") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        for row in rows:
-            self.rows[int(row["index"])] = row
-
-
-# ----------------------------------------------------------------------------- scoring
-@dataclass(frozen=True)
-class ScoringPlan:
-    """Everything a (possibly separate) process needs to score architectures; picklable."""
-
-    seed: int
-    recipes: tuple[ScoringRecipe, ...]
-    repeats: int
-    num_classes: int
-    inputs: dict  # proxy -> [(inputs, targets) per repeat], on the CPU
-    device: str
-
-    @property
-    def proxies(self) -> tuple[str, ...]:
-        return tuple(r.name for r in self.recipes)
-
-
-def weight_seed(seed: int, index: int, repeat: int) -> int:
-    """The seed of the weights of architecture ``index`` in ``repeat`` (independent streams per triple)."""
-    return int(np.random.SeedSequence([seed, index, repeat]).generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
-def study_network(recipe: ScoringRecipe, num_classes: int, arch: str | None = None) -> NB201Network:
-    """The standalone NAS-Bench-201 network of ``arch`` (the supernet when ``None``) that ``recipe`` scores:
-    its ``network`` section, ``None`` entries taken from the space's scoring defaults."""
-    space = NASBench201Space()
-    options = {"C": space.C, "N": space.N, "stem": True, **recipe.network_options()}
-    ops = None if arch is None else [[op] for op in parse_arch(arch)]
-    return NB201Network(options["C"], options["N"], num_classes, candidate_ops=ops, stem=options["stem"])
-
-
-def score_architecture(plan: ScoringPlan, index: int, arch: str) -> dict:
-    """One checkpoint row: the mean score of every proxy over the repeats, the seconds each proxy took
-    (``seconds_<proxy>``: building, initialising and scoring its network) and the seconds in all."""
-    t0 = time.perf_counter()
-    row = {"index": int(index), "arch": arch}
-    for recipe in plan.recipes:
-        start = time.perf_counter()
-        net = study_network(recipe, plan.num_classes, arch).to(plan.device)
-        values = []
-        for r, (inputs, targets) in enumerate(plan.inputs[recipe.name]):
-            initialise(net, recipe.settings["init"], torch.Generator().manual_seed(weight_seed(plan.seed, index, r)))
-            values.append(recipe.score(net, to_device(inputs, plan.device), to_device(targets, plan.device)))
-        row[recipe.name] = float(np.mean(values))
-        row[f"seconds_{recipe.name}"] = round(time.perf_counter() - start, 4)
-    row["seconds"] = round(time.perf_counter() - t0, 4)
-    row["device"] = plan.device
-    return row
 
 
 def study_ranking(cfg: DictConfig) -> Ranking | None:
@@ -223,64 +104,6 @@ def study_recipes(cfg: DictConfig) -> tuple[ScoringRecipe, ...]:
         raise TenasError(f"study.proxies: {err}") from None
 
 
-def build_plan(cfg: DictConfig, recipes, dataset, device: torch.device) -> ScoringPlan:
-    """Draw the shared inputs of every repeat of every proxy (one generator seeded by ``cfg.seed``)."""
-    generator = torch.Generator().manual_seed(int(cfg.seed))
-    inputs = {}
-    for recipe in recipes:
-        net = study_network(recipe, dataset.num_classes)
-        try:
-            recipe.check(net, dataset)
-        except ValueError as err:
-            raise TenasError(str(err)) from None
-        inputs[recipe.name] = [recipe.draw(net, dataset, generator) for _ in range(int(cfg.study.repeats))]
-    return ScoringPlan(int(cfg.seed), tuple(recipes), int(cfg.study.repeats), dataset.num_classes, inputs, str(device))
-
-
-_WORKER_PLAN: ScoringPlan | None = None
-
-
-def _init_worker(plan: ScoringPlan, num_threads: int) -> None:
-    global _WORKER_PLAN
-    torch.set_num_threads(num_threads)
-    _WORKER_PLAN = plan
-
-
-def _score_in_worker(index: int, arch: str) -> dict:
-    return score_architecture(_WORKER_PLAN, index, arch)
-
-
-def score_all(plan: ScoringPlan, todo, checkpoint: Checkpoint, workers: int, num_threads: int, total: int) -> None:
-    """Score the ``(index, arch)`` pairs of ``todo``, appending each finished row to ``checkpoint``."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, initial=total - len(todo), unit="arch", desc="scoring", dynamic_ncols=True, file=sys.stderr)
-    try:
-        if workers <= 1:
-            for index, arch in todo:
-                checkpoint.append(score_architecture(plan, index, arch))
-                bar.update()
-            return
-        context = get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(plan, num_threads)) as pool:
-            pending = iter(todo)
-            running = {pool.submit(_score_in_worker, i, a) for i, a in islice(pending, 2 * workers)}
-            try:
-                while running:
-                    done, running = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        checkpoint.append(future.result())
-                        bar.update()
-                    running |= {pool.submit(_score_in_worker, i, a) for i, a in islice(pending, len(done))}
-            except BaseException:
-                for future in running:
-                    future.cancel()
-                raise
-    finally:
-        bar.close()
-
-
-# ----------------------------------------------------------------------------- the study
 def sample_architectures(archs: list[str], num_archs: int, seed: int) -> list[tuple[int, str]]:
     """``num_archs`` distinct ``(benchmark index, arch)`` pairs in a seeded random order (all if ``num_archs`` >= size).
 
@@ -291,29 +114,6 @@ def sample_architectures(archs: list[str], num_archs: int, seed: int) -> list[tu
         raise TenasError(f"study.num_archs must be at least 1, got {num_archs}")
     order = np.random.default_rng(seed).permutation(len(archs))[: min(num_archs, len(archs))]
     return [(int(i), archs[i]) for i in order]
-
-
-def shard_settings(cfg: DictConfig) -> tuple[int, int, bool]:
-    """``(shard, num_shards, merge)`` of ``cfg.study``, checked (one-line :class:`TenasError` when wrong)."""
-    study = cfg.study
-    try:
-        num_shards, shard = int(study.get("num_shards", 1)), int(study.get("shard", 0))
-    except (TypeError, ValueError):
-        raise TenasError(f"study.num_shards, study.shard: got {study.get('num_shards')!r}, {study.get('shard')!r}; allowed: integers") from None
-    merge = bool(study.get("merge", False))
-    if num_shards < 1:
-        raise TenasError(f"study.num_shards: got {num_shards}; allowed: an integer >= 1")
-    if not 0 <= shard < num_shards:
-        raise TenasError(f"study.shard: got {shard}; allowed: 0 to {num_shards - 1} (study.num_shards={num_shards})")
-    if merge and num_shards == 1:
-        raise TenasError("study.merge: true merges the shards of a sharded study; give its study.num_shards (>= 2), got 1")
-    return shard, num_shards, merge
-
-
-def shard_slice(sample: list, shard: int, num_shards: int) -> list:
-    """The sample positions ``shard, shard + num_shards, ...`` (strided: balanced slices, and the slice of a
-    larger sample starts with the slice of a smaller one)."""
-    return sample[shard::num_shards]
 
 
 def study_identity(cfg: DictConfig) -> dict:
@@ -439,43 +239,6 @@ def finish_study(out_dir: Path, rows: list[dict], bench, identity: dict, proxies
     return result
 
 
-def find_shards(shards_dir: Path, identity: dict, num_shards: int) -> list[Path]:
-    """The folder of each shard ``0..num_shards-1`` under ``shards_dir``: the one whose ``study.json``
-    is ``identity`` plus that shard. One-line :class:`TenasError` when one is missing or twice there."""
-    if shards_dir is None or not Path(shards_dir).is_dir():
-        raise TenasError(f"study.merge=true reads the shards' sweep folder: hydra.sweep.dir={shards_dir} is not a folder")
-    shards_dir = Path(shards_dir)
-    found: dict[int, list[Path]] = {}
-    others = []  # shard folders of other settings
-    for path in sorted(shards_dir.rglob("study.json")):
-        if ".submitit" in path.parts:
-            continue
-        try:
-            stored = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if not isinstance(stored, dict) or not isinstance(stored.get("shard"), dict):
-            continue  # not a shard (e.g. a merge in the sweep folder)
-        shard = stored.pop("shard")
-        if stored == identity and shard.get("num_shards") == num_shards and shard.get("index") in range(num_shards):
-            found.setdefault(int(shard["index"]), []).append(path.parent)
-        else:
-            others.append((path.parent, sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
-                           + ([] if shard.get("num_shards") == num_shards else ["study.num_shards"])))
-    missing = [i for i in range(num_shards) if i not in found]
-    if missing:
-        hint = ""
-        if others:
-            differing = sorted({k for _, keys in others for k in keys})
-            hint = f"; {len(others)} shard folder(s) there hold other settings ({', '.join(differing)} differ)"
-        raise TenasError(f"shard(s) {', '.join(map(str, missing))} of {num_shards} missing under {shards_dir}{hint}")
-    for i, folders in found.items():
-        if len(folders) > 1:
-            raise TenasError(f"shard {i} of {num_shards} is in {len(folders)} folders under {shards_dir}: "
-                             f"{', '.join(map(str, folders))}; keep one")
-    return [found[i][0] for i in range(num_shards)]
-
-
 def merge_shards(cfg: DictConfig, out_dir: Path, shards_dir: Path | None) -> dict:
     """Merge the ``study.num_shards`` shard folders under ``shards_dir`` into the unsharded study in ``out_dir``."""
     _, num_shards, _ = shard_settings(cfg)
@@ -508,29 +271,6 @@ def merge_shards(cfg: DictConfig, out_dir: Path, shards_dir: Path | None) -> dic
         "merged_from": [str(f) for f in folders],
         "shard_scoring_wall_time_s": wall_times,
     })
-
-
-def save_scatter(frame: pd.DataFrame, score: str, correlations: pd.DataFrame, path: Path) -> None:
-    """One panel per dataset: score against test accuracy, τ and ρ in the title."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    x = frame[score].to_numpy(dtype=np.float64)
-    positive = x[np.isfinite(x) & (x > 0)]
-    log_x = len(positive) == np.isfinite(x).sum() and len(positive) > 0 and positive.max() / positive.min() > 100
-    fig, axes = plt.subplots(1, len(DATASETS), figsize=(4.2 * len(DATASETS), 3.6), constrained_layout=True)
-    for ax, ds in zip(axes, DATASETS):
-        c = correlations[correlations.dataset == ds].iloc[0]
-        ax.scatter(x, frame[ds], s=6, alpha=0.5, linewidths=0)
-        if log_x:
-            ax.set_xscale("log")
-        ax.set_xlabel(score)
-        ax.set_ylabel(f"{ds} test accuracy (%)")
-        ax.set_title(f"{ds}: τ={c.kendall_tau:.3f}  ρ={c.spearman_rho:.3f}  (n={c.n})", fontsize=9)
-    atomic_save_figure(path, fig, dpi=110)
-    plt.close(fig)
 
 
 def report(result: dict) -> str:

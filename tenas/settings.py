@@ -463,7 +463,7 @@ def check_search_config(cfg: DictConfig) -> None:
 
 def check_study_config(cfg: DictConfig) -> None:
     """Everything ``tenas.evaluate`` reads, checked before it scores or writes anything."""
-    from tenas.evaluate import study_network
+    from tenas.study.scoring import study_network
 
     check_table(cfg, STUDY)
     for section in ("study", "compute", "benchmark"):

@@ -51,10 +51,10 @@ from search_spaces.base import AliveSet, SearchSpace
 from tenas.errors import TenasError
 from tenas.io import atomic_write_csv, atomic_write_json
 from tenas.ranking import Ranking
+from tenas.study.checkpoint import CHECKPOINT, Checkpoint
 
 log = logging.getLogger("tenas.strategies")
 
-CHECKPOINT = "checkpoint.jsonl"
 IDENTITY = "strategy.json"
 POPULATION = "population.csv"
 STRATEGY_NAMES = ("prune", "sample", "evolve")
@@ -128,8 +128,6 @@ def merits(ranking: Ranking, scores: Sequence[dict]) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- resumable state
 def _open_checkpoint(out_dir: Path, identity: dict | None):
-    from tenas.evaluate import Checkpoint  # imported here: tenas.evaluate imports tenas.search
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if identity is not None:

@@ -15,7 +15,9 @@ from hydra import compose, initialize_config_dir
 
 from search_spaces.nasbench201 import OP_NAMES, format_arch
 from tenas.errors import TenasError
-from tenas.evaluate import CHECKPOINT, Checkpoint, rank_correlations, run_study, sample_architectures
+from tenas.evaluate import run_study, sample_architectures
+from tenas.study.checkpoint import CHECKPOINT, Checkpoint
+from tenas.study.correlation import rank_correlations
 from tenas.proxies import PROXIES, Proxy
 from tests.conftest import REPO
 

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from tenas.errors import TenasError
-from tenas.evaluate import CHECKPOINT, run_study
+from tenas.evaluate import run_study
+from tenas.study.checkpoint import CHECKPOINT
 from tests.conftest import REPO
 from tests.test_evaluate import untimed
 from tenas.proxies import PROXIES, Proxy
