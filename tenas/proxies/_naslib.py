@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tenas.proxies._common import logits
+from tenas.proxies._common import logits, untouched
 
 #: The layers NASLib scores (``p_utils.get_layer_metric_array``).
 LAYER_TYPES = (nn.Conv2d, nn.Linear)
@@ -145,3 +145,11 @@ def model_stats(model: nn.Module, input_shape: Sequence[int]) -> tuple[int, int,
             h.remove()
     params = sum(p.numel() for m in called for p in m.parameters(recurse=False))
     return params, flops, list(called)
+
+
+def counted_in_millions(model: nn.Module, inputs, which: int) -> float:
+    """Item ``which`` of :func:`model_stats` (0: parameters, 1: FLOPs) for one sample of ``inputs``' shape, in millions,
+    the model left as found."""
+    x, _ = one_batch(inputs)
+    with untouched(model, train=False):
+        return model_stats(model, tuple(x.shape[1:]))[which] / 1e6

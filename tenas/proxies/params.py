@@ -12,14 +12,10 @@ Degenerate networks are counted like any other (never NaN).
 from __future__ import annotations
 
 from tenas.proxies import register_proxy
-from tenas.proxies._common import untouched
-from tenas.proxies._naslib import model_stats, one_batch
+from tenas.proxies._naslib import counted_in_millions
 
 
 @register_proxy("params", higher_is_better=True)
 def params(model, inputs) -> float:
     """Parameters (in millions) of the modules that run in a forward, as NASLib's ``params``."""
-    x, _ = one_batch(inputs)
-    with untouched(model, train=False):
-        count, _, _ = model_stats(model, tuple(x.shape[1:]))
-    return count / 1e6
+    return counted_in_millions(model, inputs, 0)
