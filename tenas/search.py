@@ -10,6 +10,7 @@ import hydra
 import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
 
 from search_spaces import get_space
 from tenas.data import build_dataset
@@ -43,26 +44,25 @@ def scoring_recipes(cfg: DictConfig, names) -> list[ScoringRecipe]:
 
 
 class Progress:
-    """One status line on a terminal; a log line per repeat otherwise."""
+    """One status line on a terminal (a tqdm bar with the elapsed time); a log line per repeat otherwise."""
 
     def __init__(self):
         self.t0 = time.perf_counter()
-        self.tty = sys.stderr.isatty()
+        self.bar = tqdm(total=0, bar_format="[{elapsed}] {desc}", file=sys.stderr, dynamic_ncols=True) if sys.stderr.isatty() else None
         self.last = None
 
     def __call__(self, message: str) -> None:
-        text = f"[{time.perf_counter() - self.t0:7.1f}s] {message}"
-        if self.tty:
-            print("\r" + text.ljust(90), end="", file=sys.stderr, flush=True)
-        else:
-            head = message.split(" candidate")[0]
-            if head != self.last:
-                log.info(text)
-                self.last = head
+        if self.bar is not None:
+            self.bar.set_description_str(message)
+            return
+        head = message.split(" candidate")[0]
+        if head != self.last:
+            log.info("[%7.1fs] %s", time.perf_counter() - self.t0, message)
+            self.last = head
 
     def close(self):
-        if self.tty:
-            print(file=sys.stderr)
+        if self.bar is not None:
+            self.bar.close()
 
 
 def prune_search(cfg, space, indicators, ranking, generator, state: SearchState | None, identity: dict, out_dir: Path, progress, t0: float):
