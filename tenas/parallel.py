@@ -33,6 +33,7 @@ import pickle
 import signal
 import time
 import traceback
+import multiprocessing
 from multiprocessing import get_context
 from typing import Callable, Sequence
 
@@ -65,10 +66,17 @@ def max_alive_sets(alive) -> int:
 def resolve_workers(setting, device, cap: int | None = None, threads: int = 1) -> int:
     """The processes to score with: ``setting`` (``None``: :func:`usable_cores` // ``threads``, the torch
     threads of each, so that the processes do not oversubscribe the cores), at most ``cap`` (the
-    alive-sets of one ``score`` call); 1 on a non-CPU device (the pool is CPU-only)."""
+    alive-sets of one ``score`` call); 1 on a non-CPU device (the pool is CPU-only), and 1 in a process
+    that is itself a worker of a pool whose processes cannot spawn ours (a joblib/loky sweep job: such a
+    sweep already runs searches side by side; ``null`` there means 1 without a warning)."""
     if torch.device(device).type != "cpu":
         if setting is not None and int(setting) > 1:
             log.warning("search.workers=%s: candidate-parallel scoring runs on the CPU only; scoring on %s in one process", setting, device)
+        return 1
+    if multiprocessing.get_start_method(allow_none=True) not in (None, "fork", "spawn", "forkserver"):
+        if setting is not None and int(setting) > 1:
+            log.warning("search.workers=%s: this process's multiprocessing start method (%s) cannot start scoring workers; scoring in one process",
+                        setting, multiprocessing.get_start_method())
         return 1
     workers = usable_cores() // max(1, int(threads)) if setting is None else int(setting)
     if cap is not None:
