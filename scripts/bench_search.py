@@ -81,7 +81,7 @@ def main() -> None:
             )
         best[label] = min(walls)
         print(
-            f"bench_search {label}: TE-NAS NAS-Bench-201 search, {cfg.search.repeats} repeats, batch {cfg.ranking.proxies}, "
+            f"bench_search {label}: TE-NAS NAS-Bench-201 search, {cfg.search.repeats} repeats, proxies {list(cfg.ranking.proxies)}, "
             f"{torch.get_num_threads()} thread(s), {args.device}: best {min(walls):.1f}s, median {statistics.median(walls):.1f}s of {len(walls)} run(s)",
             flush=True,
         )
