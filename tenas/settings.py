@@ -323,6 +323,33 @@ def check_names(key: str, value: str, known: Iterable[str], what: str) -> None:
         raise TenasError(f"{key}: unknown {what} {value!r}; known: {known}")
 
 
+def check_schedule(where: str, value) -> None:
+    """A proxy's draw ``schedule`` (``tenas.pruning.score_candidates``): ``weights`` and ``inputs`` of the known kinds."""
+    from tenas.pruning import INPUT_SCHEDULES, WEIGHT_SCHEDULES
+
+    allowed = {"weights": WEIGHT_SCHEDULES, "inputs": INPUT_SCHEDULES}
+    if not isinstance(value, dict):
+        raise TenasError(f"{where}: must be a mapping with keys {sorted(allowed)}")
+    for key, choice in value.items():
+        if key not in allowed:
+            raise TenasError(f"{where}.{key}: unknown setting; known: {sorted(allowed)}")
+        if choice not in allowed[key]:
+            raise TenasError(f"{where}.{key}: got {choice!r}; allowed: {list(allowed[key])}")
+
+
+def check_protocol(cfg) -> None:
+    """The search protocol's own settings (``conf/protocol/``): Δ rounding, rank digits and tie rule."""
+    from tenas.ranking import TIE_RULES
+
+    decimals, digits, ties = (lookup(cfg, f"protocol.{k}") for k in ("delta_decimals", "rank_significant_digits", "rank_ties"))
+    if decimals not in (None, ABSENT) and (isinstance(decimals, bool) or not isinstance(decimals, int) or decimals < 0):
+        raise TenasError(f"protocol.delta_decimals: got {decimals!r}; allowed: null or an integer >= 0")
+    if digits is not ABSENT and (isinstance(digits, bool) or not isinstance(digits, int) or digits < 1):
+        raise TenasError(f"protocol.rank_significant_digits: got {digits!r}; allowed: an integer >= 1")
+    if ties is not ABSENT and ties not in TIE_RULES:
+        raise TenasError(f"protocol.rank_ties: got {ties!r}; allowed: {list(TIE_RULES)}")
+
+
 def check_proxy_layers(layers: dict[str, Any]) -> None:
     """Each protocol change (``proxy.<name>``, ``ranking.proxy.<name>``, ...) names a registered proxy and known keys."""
     from tenas.proxies import BASE_SETTINGS, PROXIES, list_proxies
@@ -340,8 +367,11 @@ def check_proxy_layers(layers: dict[str, Any]) -> None:
             if not isinstance(change, dict):
                 raise TenasError(f"{where}.{name}: must be a mapping of protocol settings ({sorted(BASE_SETTINGS)})")
             for section, value in change.items():
+                if section == "schedule":
+                    check_schedule(f"{where}.{name}.schedule", value)
+                    continue
                 if section not in BASE_SETTINGS:
-                    raise TenasError(f"{where}.{name}.{section}: unknown protocol setting; known: {sorted(BASE_SETTINGS)}")
+                    raise TenasError(f"{where}.{name}.{section}: unknown protocol setting; known: {sorted([*BASE_SETTINGS, 'schedule'])}")
                 base = BASE_SETTINGS[section]
                 if isinstance(base, dict) and section != "options":
                     if not isinstance(value, dict):
@@ -438,8 +468,10 @@ def check_search_config(cfg: DictConfig) -> None:
     check_names("search_space.name", space_name, list_spaces(), "search space")
     check_table(cfg, SPACES.get(space_name, ()), prefix="search_space.")
     names = list(dict.fromkeys(lookup(cfg, "ranking.proxies")))
-    recipes = load_recipes(names, "ranking.proxies", {
-        "ranking.proxy": lookup(cfg, "ranking.proxy"), "search_space.proxy": lookup(cfg, "search_space.proxy"), "proxy": lookup(cfg, "proxy"),
+    check_protocol(cfg)
+    recipes = load_recipes(names, "ranking.proxies", {  # the layers of tenas.search.scoring_recipes, in its order
+        "ranking.proxy": lookup(cfg, "ranking.proxy"), "protocol.proxy": lookup(cfg, "protocol.proxy"),
+        "search_space.proxy": lookup(cfg, "search_space.proxy"), "proxy": lookup(cfg, "proxy"),
     })
     if space_name == "darts":
         for recipe in recipes:
