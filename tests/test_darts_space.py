@@ -154,7 +154,7 @@ def test_fused_cells_compute_the_plain_function(train):
 def test_fused_cells_fall_back_when_batchnorms_cannot_be_stacked():
     fused, plain, alive_sets = twin_supernets()
     for net in (fused, plain):  # a cumulative average in one op: stacking could not reproduce it
-        net.cells[0].edges[0]["sep_conv_3x3"][1][3].momentum = None
+        net.cells[0].edges[0]["sep_conv_3x3"].second.bn.momentum = None
         net.set_alive(alive_sets[1])
     x = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(4))
     torch.testing.assert_close(fused(x), plain(x), rtol=1e-4, atol=1e-5)

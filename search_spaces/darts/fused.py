@@ -5,9 +5,10 @@ kind (``sep_conv_3x3``, ``sep_conv_5x5``, ``dil_conv_3x3``, ``dil_conv_5x5``) on
 those edges run as one stacked block: the state's ReLU once, one depthwise conv
 over the state repeated once per edge (``groups`` = all stacked channels), one
 grouped pointwise conv (one group per edge) and one BatchNorm over the stacked
-channels (per channel, so identical; running statistics are written back to each
-op's BatchNorm). A ``sep_conv`` repeats this for its second half. Each
-parameter-free pooling of a state is computed once for all its edges.
+channels (:func:`search_spaces.fusion.stacked_batch_norm`: per channel, so
+identical; running statistics are written back to each op's BatchNorm). A
+``sep_conv`` repeats this for its second half. Each parameter-free pooling of a
+state is computed once for all its edges.
 
 Parameters and buffers stay in the per-op modules, so state dicts,
 ``named_parameters`` and NTK columns are those of the plain cell. ReLU forward
@@ -22,6 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from search_spaces.darts.genotype import EDGES, NUM_NODES
+from search_spaces.darts.ops import DilConv, SepConv
+from search_spaces.fusion import stackable, stacked_batch_norm
 
 CONV_KINDS = ("sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
 POOL_KINDS = ("avg_pool_3x3", "max_pool_3x3")
@@ -29,50 +32,25 @@ POOL_KINDS = ("avg_pool_3x3", "max_pool_3x3")
 OUT_EDGES = tuple(tuple(k for k, (_, source) in enumerate(EDGES) if source == j) for j in range(NUM_NODES + 2))
 
 
-def stacked_batch_norm(bns: list[nn.BatchNorm2d], y: torch.Tensor) -> torch.Tensor:
-    """``bns`` applied to consecutive channel slices of ``y`` as one call (the same settings assumed)."""
-    first = bns[0]
-    weight, bias = torch.cat([bn.weight for bn in bns]), torch.cat([bn.bias for bn in bns])
-    if not first.track_running_stats:
-        return F.batch_norm(y, None, None, weight, bias, True, 0.0, first.eps)
-    mean, var = torch.cat([bn.running_mean for bn in bns]), torch.cat([bn.running_var for bn in bns])
-    y = F.batch_norm(y, mean, var, weight, bias, first.training, first.momentum, first.eps)
-    if first.training:
-        widths = [bn.num_features for bn in bns]
-        with torch.no_grad():
-            for bn, m, v in zip(bns, mean.split(widths), var.split(widths)):
-                bn.running_mean.copy_(m)
-                bn.running_var.copy_(v)
-                bn.num_batches_tracked.add_(1)
-    return y
-
-
-def stackable(bns: list[nn.BatchNorm2d]) -> bool:
-    """BatchNorms that one stacked call reproduces: affine, same mode and settings, no cumulative average."""
-    settings = {(bn.training, bn.track_running_stats, bn.affine, bn.momentum, bn.eps) for bn in bns}
-    return len(settings) == 1 and bns[0].affine and bns[0].momentum is not None
-
-
-def stacked_dil_conv(blocks: list[nn.Sequential], x: torch.Tensor, relu: nn.ReLU | None) -> torch.Tensor:
-    """DilConv ``blocks`` (ReLU, depthwise conv, pointwise conv, BN; one shape) on the consecutive
-    C-channel slices of ``x``, block by block; ``relu`` is the ReLU module run on all of ``x``
-    (``None``: ``x`` has been through it already)."""
-    depthwise = blocks[0][1]
+def stacked_dil_conv(blocks: list[DilConv], x: torch.Tensor, relu: nn.ReLU | None) -> torch.Tensor:
+    """:class:`DilConv` ``blocks`` (one shape) on the consecutive C-channel slices of ``x``, block by
+    block; ``relu`` is the ReLU module run on all of ``x`` (``None``: ``x`` has been through it already)."""
+    depthwise = blocks[0].depthwise
     y = x if relu is None else relu(x)
-    y = F.conv2d(y, torch.cat([b[1].weight for b in blocks]), None, depthwise.stride, depthwise.padding, depthwise.dilation, groups=x.shape[1])
-    y = F.conv2d(y, torch.cat([b[2].weight for b in blocks]), None, 1, 0, 1, groups=len(blocks))
-    return stacked_batch_norm([b[3] for b in blocks], y)
+    y = F.conv2d(y, torch.cat([b.depthwise.weight for b in blocks]), None, depthwise.stride, depthwise.padding, depthwise.dilation, groups=x.shape[1])
+    y = F.conv2d(y, torch.cat([b.pointwise.weight for b in blocks]), None, 1, 0, 1, groups=len(blocks))
+    return stacked_batch_norm([b.bn for b in blocks], y)
 
 
-def _conv_kind(modules: list[nn.Sequential], kind: str, src: torch.Tensor, relu_src: torch.Tensor) -> list[torch.Tensor]:
+def _conv_kind(modules: list[SepConv] | list[DilConv], kind: str, src: torch.Tensor, relu_src: torch.Tensor) -> list[torch.Tensor]:
     """Outputs of the ``kind`` op ``modules`` of several edges on ``src`` (``relu_src`` = ReLU(src), already hooked)."""
-    first_halves = [m[0] for m in modules] if kind.startswith("sep") else modules
-    halves = [first_halves] + ([[m[1] for m in modules]] if kind.startswith("sep") else [])
-    if not all(stackable([b[3] for b in h]) for h in halves):
+    sep = kind.startswith("sep")
+    halves = [[m.first for m in modules], [m.second for m in modules]] if sep else [modules]
+    if not all(stackable([b.bn for b in h]) for h in halves):
         return [m(src) for m in modules]
-    y = stacked_dil_conv(first_halves, relu_src.repeat(1, len(modules), 1, 1), None)
-    if kind.startswith("sep"):
-        y = stacked_dil_conv(halves[1], y, halves[1][0][0])
+    y = stacked_dil_conv(halves[0], relu_src.repeat(1, len(modules), 1, 1), None)
+    if sep:
+        y = stacked_dil_conv(halves[1], y, halves[1][0].relu)
     return list(y.chunk(len(modules), dim=1))
 
 
@@ -97,7 +75,7 @@ def fused_cell_forward(cell, s0: torch.Tensor, s1: torch.Tensor, alive_ops) -> t
             if edges:
                 modules = [cell.edges[k][kind] for k in edges]
                 if relu_src is None:  # one ReLU call on the state, through the first conv op's ReLU module
-                    relu_src = (modules[0][0][0] if kind.startswith("sep") else modules[0][0])(src)
+                    relu_src = (modules[0].first.relu if kind.startswith("sep") else modules[0].relu)(src)
                 outputs.update(zip([(k, kind) for k in edges], _conv_kind(modules, kind, src, relu_src)))
         pooled: dict[str, torch.Tensor] = {}
         for k in OUT_EDGES[j]:

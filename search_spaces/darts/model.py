@@ -19,7 +19,8 @@ from torch import nn
 from search_spaces.base import AliveSet, Supernet
 from search_spaces.darts.fused import fused_cell_forward
 from search_spaces.darts.genotype import CELL_TYPES, EDGES, NUM_NODES, check_genotype, edge_index
-from search_spaces.darts.ops import OP_NAMES, OPS, FactorizedReduce, ReLUConvBN
+from search_spaces.darts.ops import OP_NAMES, OPS
+from search_spaces.ops import FactorizedReduce, ReLUConvBN
 
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
@@ -37,7 +38,7 @@ class Cell(nn.Module):
         super().__init__()
         self.cell_type, self.C, self.fused = cell_type, C, fused
         self.reduction = cell_type == "reduce"
-        self.preprocess0 = FactorizedReduce(C_prev_prev, C, affine) if reduction_prev else ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine)
+        self.preprocess0 = FactorizedReduce(C_prev_prev, C, 2, affine) if reduction_prev else ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine)
         self.preprocess1 = ReLUConvBN(C_prev, C, 1, 1, 0, affine)
         self.edges = nn.ModuleList(
             nn.ModuleDict({op: OPS[op](C, 2 if self.reduction and source < 2 else 1, affine) for op in ops})

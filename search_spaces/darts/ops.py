@@ -5,8 +5,9 @@ resolution (ceil for odd sizes). ``affine`` is the BatchNorm affine flag.
 """
 from __future__ import annotations
 
-import torch
 from torch import nn
+
+from search_spaces.ops import FactorizedReduce, Zero, position
 
 OP_NAMES = (
     "none",
@@ -20,19 +21,11 @@ OP_NAMES = (
 )
 
 
-class ReLUConvBN(nn.Sequential):
-    """ReLU -> Conv -> BN (the cells' input preprocessing)."""
-
-    def __init__(self, C_in, C_out, kernel_size, stride, padding, affine=True):
-        super().__init__(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(C_in, C_out, kernel_size, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(C_out, affine=affine),
-        )
-
-
 class DilConv(nn.Sequential):
-    """ReLU -> depthwise (dilated) conv -> pointwise conv -> BN."""
+    """ReLU -> depthwise (dilated) conv -> pointwise conv -> BN, a Sequential; :attr:`relu`,
+    :attr:`depthwise`, :attr:`pointwise` and :attr:`bn` name its modules."""
+
+    relu, depthwise, pointwise, bn = position(0), position(1), position(2), position(3)
 
     def __init__(self, C_in, C_out, kernel_size, stride, padding, dilation, affine=True):
         super().__init__(
@@ -44,7 +37,9 @@ class DilConv(nn.Sequential):
 
 
 class SepConv(nn.Sequential):
-    """Two stacked dilation-1 :class:`DilConv`; only the first one strides."""
+    """Two stacked dilation-1 :class:`DilConv` (:attr:`first`, :attr:`second`); only the first one strides."""
+
+    first, second = position(0), position(1)
 
     def __init__(self, C_in, C_out, kernel_size, stride, padding, affine=True):
         super().__init__(
@@ -53,37 +48,8 @@ class SepConv(nn.Sequential):
         )
 
 
-class Zero(nn.Module):
-    """The ``none`` op: zeros of the output shape (kept in the graph, as DARTS does)."""
-
-    def __init__(self, stride):
-        super().__init__()
-        self.stride = stride
-
-    def forward(self, x):
-        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
-
-
-class FactorizedReduce(nn.Module):
-    """Halve the resolution with two stride-2 1x1 convs, one offset by a pixel, concatenated."""
-
-    def __init__(self, C_in, C_out, affine=True):
-        super().__init__()
-        if C_out < 2:
-            raise ValueError(f"FactorizedReduce needs at least 2 output channels, got {C_out}")
-        self.relu = nn.ReLU(inplace=False)
-        self.conv_1 = nn.Conv2d(C_in, C_out // 2, 1, stride=2, bias=False)
-        self.conv_2 = nn.Conv2d(C_in, C_out - C_out // 2, 1, stride=2, bias=False)
-        self.bn = nn.BatchNorm2d(C_out, affine=affine)
-
-    def forward(self, x):
-        x = self.relu(x)
-        shifted = nn.functional.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
-
-
 def _skip(C, stride, affine):
-    return nn.Identity() if stride == 1 else FactorizedReduce(C, C, affine)
+    return nn.Identity() if stride == 1 else FactorizedReduce(C, C, 2, affine)
 
 
 OPS = {
