@@ -7,13 +7,15 @@ weight draws, batches and the NTK engine), #LR (linear regions of every
 candidate) and the rest (building data and networks, ranking, writing outputs),
 then the best and median run.
 
-    python scripts/bench_search.py [--runs 3] [--device cpu] [--workers 1,2] [extra Hydra overrides, e.g. search.threads=2 ...]
+    python scripts/bench_search.py [--runs 3] [--device cpu] [--workers 1,2 | --candidate-batch 1,25] [extra Hydra overrides ...]
 
-``--workers 1,2`` runs the search once per worker count (``search.workers``, tenas/parallel.py;
+``--workers 1,2`` runs the search once per worker count (``compute.workers``, tenas/parallel.py;
 ``--runs`` times each), prints each time, the speed-up of each count's best run over the first
 count's (``ratio``: time with the first count / time with this one) and whether every run found
-the same genotype and wrote the same ``rounds.csv``. Without it the config's ``search.workers``
-applies (null: the usable cores).
+the same genotype and wrote the same ``rounds.csv``. Without it the config's ``compute.workers``
+applies (null: the usable cores). ``--candidate-batch 1,25`` compares ``compute.candidate_batch`` the same
+way (with ``compute.workers=1``): its κs equal one-at-a-time κs up to float rounding, so it reports the
+largest relative difference of the ``ntk`` column instead of requiring identical files.
 """
 from __future__ import annotations
 
@@ -32,26 +34,37 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
 
-def worker_counts(text: str | None) -> list[int | None]:
-    if text is None:
-        return [None]
+def counts(option: str, text: str) -> list[int]:
     try:
-        counts = [int(part) for part in text.split(",") if part.strip()]
+        values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise SystemExit(f"error: --workers {text!r}: expected comma-separated positive integers, e.g. 1,2") from None
-    if not counts or any(k < 1 for k in counts):
-        raise SystemExit(f"error: --workers {text!r}: expected comma-separated positive integers, e.g. 1,2")
-    return counts
+        values = []
+    if not values or any(k < 1 for k in values):
+        raise SystemExit(f"error: {option} {text!r}: expected comma-separated positive integers, e.g. 1,2")
+    return values
+
+
+def variants(args) -> list[tuple[str, list[str]]]:
+    """(label, overrides) of each compared setting."""
+    if args.workers and args.candidate_batch:
+        raise SystemExit("error: --workers and --candidate-batch: compare one setting at a time")
+    if args.workers:
+        return [(f"workers={k}", [f"compute.workers={k}"]) for k in counts("--workers", args.workers)]
+    if args.candidate_batch:
+        return [(f"candidate_batch={k}", ["compute.workers=1", f"compute.candidate_batch={k}"])
+                for k in counts("--candidate-batch", args.candidate_batch)]
+    return [("config", [])]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--workers", default=None, help="comma-separated search.workers to compare, e.g. 1,2 (default: the config's)")
+    parser.add_argument("--workers", default=None, help="comma-separated compute.workers to compare, e.g. 1,2 (default: the config's)")
+    parser.add_argument("--candidate-batch", default=None, help="comma-separated compute.candidate_batch to compare, e.g. 1,25")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. +proxy.ntk.options.chunk_size=4")
     args = parser.parse_args()
-    counts = worker_counts(args.workers)
+    compared = variants(args)
     data, table = SHARED / "cifar10" / "cifar10_train_first4000.npz", SHARED / "nb201" / "nb201_hp200_test_acc.csv"
     if not data.is_file():
         raise SystemExit(f"error: the shared CIFAR-10 sample {data} is absent")
@@ -60,10 +73,9 @@ def main() -> None:
         overrides.append(f"benchmark.path={table}")
 
     best, archs, frames = {}, [], []
-    for workers in counts:
+    for label, extra in compared:
         with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-            cfg = compose(config_name="search", overrides=overrides + ([f"search.workers={workers}"] if workers is not None else []))
-        label = f"workers={workers}" if workers is not None else f"workers={cfg.search.get('workers')}"
+            cfg = compose(config_name="search", overrides=overrides + extra)
         walls = []
         for run in range(args.runs):
             with tempfile.TemporaryDirectory() as out:
@@ -85,14 +97,15 @@ def main() -> None:
             f"{torch.get_num_threads()} thread(s), {args.device}: best {min(walls):.1f}s, median {statistics.median(walls):.1f}s of {len(walls)} run(s)",
             flush=True,
         )
-    if len(counts) > 1:
+    if len(compared) > 1:
         first = next(iter(best))
         for label, wall in best.items():
             print(f"bench_search {label}: best {wall:.1f}s, ratio {best[first] / wall:.2f}x vs {first}")
         same_arch = len(set(archs)) == 1
         same_rounds = all(frame.equals(frames[0]) for frame in frames[1:])
+        kappa = max(float(((f["ntk"] - frames[0]["ntk"]).abs() / frames[0]["ntk"].abs()).max()) for f in frames)
         print(f"bench_search: same genotype in every run: {'yes' if same_arch else 'NO'} ({', '.join(sorted(set(archs)))}); "
-              f"identical rounds.csv: {'yes' if same_rounds else 'NO'}")
+              f"identical rounds.csv: {'yes' if same_rounds else 'NO'}; largest relative κ difference: {kappa:.1e}")
 
 
 if __name__ == "__main__":

@@ -7,12 +7,12 @@ Every job folder holding a ``genotype.json`` (``python -m tenas.search``) or a
 is its command-line overrides (``.hydra/overrides.yaml``) less the seed, the
 ranking, the dataset, file paths and compute-only keys.
 
-Searches: ``summary_runs.csv`` (one row per run: seed, ranking, found architecture,
-its benchmark test accuracies, search seconds) and ``summary.csv`` (per ranking,
+Searches: ``summary_runs.csv`` (one row per run: seed, ranking, found architecture as
+one line of its space's notation, its benchmark test accuracies, search seconds) and ``summary.csv`` (per ranking,
 dataset and setting: runs, mean and sample standard deviation (ddof=1) of each
 accuracy, mean search seconds). Studies: ``summary.csv`` (one row per run:
-scoring settings, Kendall τ and Spearman ρ of every score on every dataset,
-seconds per architecture). ``summary.md`` holds the same tables in Markdown.
+each proxy's protocol as ``<proxy>.<key>`` columns, Kendall τ and Spearman ρ of every
+score on every dataset, seconds per architecture). ``summary.md`` holds the same tables in Markdown.
 All files are written atomically into the multirun folder (or ``--out``).
 """
 from __future__ import annotations
@@ -26,6 +26,7 @@ import pandas as pd
 import yaml
 
 from tenas.benchmark import DATASETS
+from tenas.export import architecture_from_json
 from tenas.io import atomic_write_csv, atomic_write_text
 
 
@@ -57,7 +58,7 @@ def search_runs(paths: list[Path]) -> pd.DataFrame:
             "ranking": result.get("ranking"),
             "dataset": result.get("dataset"),
             "seed": result.get("seed"),
-            "arch": result.get("arch", result.get("genotype")),
+            "arch": architecture_from_json(result).text(),
             **{ds: accuracy.get(ds, float("nan")) for ds in DATASETS},
             "search_s": result.get("wall_time_s"),
         })
@@ -77,13 +78,24 @@ def aggregate_searches(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows)
 
 
+def flatten(settings: dict, prefix: str) -> dict:
+    """Nested settings as ``{prefix + "a.b": value}``."""
+    flat = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def study_runs(paths: list[Path]) -> pd.DataFrame:
     rows = []
     for path in paths:
         result = json.loads(path.read_text())
         row = {"job": path.parent.name, "setting": setting_of(path.parent), "seed": result["seed"], "num_archs": result["num_archs"], "repeats": result["study"]["repeats"]}
-        for proxy, options in result["scoring"].items():
-            row.update({f"{proxy}.{k}": v for k, v in options.items()})
+        for proxy, protocol in result["proxy"].items():
+            row.update(flatten(protocol, f"{proxy}."))
         for score, per_dataset in result["correlations"].items():
             for ds, c in per_dataset.items():
                 row[f"tau_{score}_{ds}"] = c["kendall_tau"]

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import abc
 import importlib
+import pkgutil
+import sys
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from pathlib import Path
+from typing import Mapping
 
 import torch
 from torch import nn
@@ -91,6 +94,10 @@ class Supernet(nn.Module):
     """A network whose edges hold several ops and read an :class:`AliveSet` at forward time."""
 
     alive: AliveSet
+    #: True when the supernet also takes its alive-set as a tensor: ``op_mask(alive)`` gives it and,
+    #: inside ``with net.masked(mask):``, the forward weighs the ops by ``mask`` instead of reading
+    #: ``alive`` (the same function), so ``torch.func.vmap`` over masks scores many alive-sets at once.
+    supports_op_masks: bool = False
 
     def set_alive(self, alive: AliveSet) -> None:
         self.alive = alive
@@ -115,11 +122,27 @@ class _Trying:
 
 
 class SearchSpace(abc.ABC):
-    """What the pruning loop needs from a space."""
+    """A space of architectures: what the search, the genotype files and the retraining ask of it.
+
+    ``settings`` declares the constructor's settings, the keys of a config's ``search_space``
+    section the space is built from (:func:`space_from_config`); the section's other keys are
+    the search's (``ops_per_edge``, ``proxy``, ...). Each entry holds the keyword arguments of a
+    :class:`tenas.settings.Setting` (kind, range, hint), which checks it before a search starts.
+    """
 
     name: str
     op_names: tuple[str, ...]
+    settings: dict[str, dict] = {}
+    #: True when NAS-Bench-201 ground truth (``tenas.benchmark``, ``benchmark.path``) covers the space's
+    #: architectures, looked up by their :meth:`genotype_text`.
+    has_benchmark: bool = False
 
+    @classmethod
+    def config_options(cls, section: Mapping) -> dict:
+        """The constructor's settings among the keys of a config section (those ``settings`` declares)."""
+        return {key: section[key] for key in cls.settings if key in section}
+
+    # ------------------------------------------------------------------------- the search
     @abc.abstractmethod
     def edges_per_cell(self) -> dict[str, int]:
         """Number of edges of each cell type, e.g. ``{"cell": 6}``."""
@@ -134,10 +157,6 @@ class SearchSpace(abc.ABC):
     @abc.abstractmethod
     def genotype(self, alive: AliveSet):
         """The genotype of a single-path alive-set; raises ValueError before the search is done."""
-
-    @abc.abstractmethod
-    def genotype_to_json(self, genotype) -> dict:
-        """A JSON-ready description of the genotype (``genotype.json`` fields)."""
 
     def edge_groups(self, alive: AliveSet) -> list[tuple[str, list[int], int]]:
         """``(cell_type, edges, keep)``: groups of edges of which ``keep`` stay (DARTS's edge decision: a
@@ -158,43 +177,83 @@ class SearchSpace(abc.ABC):
         )
 
     def arch_text(self, alive: AliveSet) -> str:
-        """The one-line text of a single-path alive-set's architecture (its genotype's string)."""
-        return str(self.genotype(alive))
+        """The one-line text of a single-path alive-set's architecture (its genotype's text)."""
+        return self.genotype_text(self.genotype(alive))
+
+    # ------------------------------------------------------------------------- genotypes and their files
+    def genotype_text(self, genotype) -> str:
+        """The one-line text of a checked genotype, which :meth:`parse_genotype` reads back."""
+        return str(genotype)
+
+    @abc.abstractmethod
+    def parse_genotype(self, value):
+        """The checked genotype of ``value``: its text or another form the space accepts; ValueError with a
+        one-line reason for anything else."""
+
+    @abc.abstractmethod
+    def is_genotype_text(self, text: str) -> bool:
+        """Whether ``text`` is written in this space's genotype notation (valid or not): a genotype file
+        holding only text belongs to the space that claims it."""
+
+    @abc.abstractmethod
+    def genotype_to_json(self, genotype) -> dict:
+        """A JSON-ready description of the genotype (``genotype.json`` fields)."""
+
+    @abc.abstractmethod
+    def genotype_from_json(self, fields: dict):
+        """The checked genotype in the fields :meth:`genotype_to_json` writes; ValueError with a one-line
+        reason when they are missing or wrong."""
+
+    @abc.abstractmethod
+    def alive_set_for(self, genotype) -> AliveSet:
+        """The single-path alive-set of a genotype (the inverse of :meth:`genotype`)."""
+
+    # ------------------------------------------------------------------------- retraining
+    @abc.abstractmethod
+    def network(self, genotype, num_classes: int, auxiliary: bool = False, **options) -> nn.Module:
+        """The standalone network of a genotype, to train: ``options`` are a training recipe's ``network``
+        section (``conf/train.yaml``); ``auxiliary`` adds an auxiliary head where the space has one."""
+
+    @abc.abstractmethod
+    def train_recipe(self, dataset: str) -> str:
+        """The recipe of ``conf/train.yaml`` that retrains this space's genotypes on ``dataset`` (``recipe=auto``)."""
 
 
-_SPACES: dict[str, Callable[..., SearchSpace]] = {}
+_SPACES: dict[str, type[SearchSpace]] = {}
 
 
 def register_space(name: str):
-    def deco(factory):
-        _SPACES[name] = factory
-        return factory
+    def deco(cls):
+        _SPACES[name] = cls
+        return cls
 
     return deco
 
 
+def _import_spaces() -> None:
+    """Import every subpackage of ``search_spaces`` (once): each registers its space on import."""
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        if module.ispkg and f"search_spaces.{module.name}" not in sys.modules:
+            importlib.import_module(f"search_spaces.{module.name}")
+
+
+def space_class(name: str) -> type[SearchSpace]:
+    """The class registered under ``name``; ValueError naming the known spaces otherwise."""
+    if not isinstance(name, str) or name not in list_spaces():
+        raise ValueError(f"unknown search space {name!r}; known: {list_spaces()}")
+    return _SPACES[name]
+
+
 def get_space(name: str, **options) -> SearchSpace:
-    if name not in _SPACES:
-        # spaces register on import of their subpackage
-        try:
-            importlib.import_module(f"search_spaces.{name}")
-        except ModuleNotFoundError:
-            pass
-    if name not in _SPACES:
-        raise ValueError(f"unknown search space {name!r}; known: {sorted(list_spaces())}")
-    return _SPACES[name](**options)
+    return space_class(name)(**options)
+
+
+def space_from_config(section: Mapping) -> SearchSpace:
+    """The space a config section names (``name``), built from the settings its class declares."""
+    cls = space_class(section["name"])
+    return cls(**cls.config_options(section))
 
 
 def list_spaces() -> list[str]:
-    for mod in ("nasbench201", "darts"):
-        try:
-            importlib.import_module(f"search_spaces.{mod}")
-        except ModuleNotFoundError:
-            pass
+    _import_spaces()
     return sorted(_SPACES)
-
-
-def iter_edges(alive: AliveSet) -> Iterator[tuple[str, int]]:
-    for c, m in alive.masks.items():
-        for e in range(m.shape[0]):
-            yield c, e

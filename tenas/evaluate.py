@@ -116,8 +116,9 @@ def sample_architectures(archs: list[str], num_archs: int, seed: int) -> list[tu
     return [(int(i), archs[i]) for i in order]
 
 
-def study_identity(cfg: DictConfig) -> dict:
-    """The settings a study's scores depend on: not the device, workers, threads or chunking, and
+def study_identity(cfg: DictConfig, recipes) -> dict:
+    """The settings a study's scores depend on (``recipes``: its proxies' protocols, :func:`study_recipes`):
+    not the device, workers, threads or chunking, and
     not ``study.num_archs`` (a score does not depend on the sample size, and a larger sample
     starts with the smaller one, so a study can be grown or cut in its folder). A shard's
     identity names the shard (``shard``: index and num_shards); the unsharded study's has no
@@ -126,8 +127,8 @@ def study_identity(cfg: DictConfig) -> dict:
         "seed": int(cfg.seed),
         "dataset": OmegaConf.to_container(cfg.dataset, resolve=True),
         "benchmark": str(cfg.benchmark.path),
-        "study": {"proxies": study_proxies(cfg), "repeats": int(cfg.study.repeats)},
-        "proxy": {recipe.name: recipe.settings for recipe in study_recipes(cfg)},
+        "study": {"proxies": [recipe.name for recipe in recipes], "repeats": int(cfg.study.repeats)},
+        "proxy": {recipe.name: recipe.settings for recipe in recipes},
     }
     shard, num_shards, merge = shard_settings(cfg)
     if num_shards > 1 and not merge:
@@ -175,9 +176,9 @@ def run_study(cfg: DictConfig, out_dir: Path, shards_dir: Path | None = None) ->
     workers = max(1, int(cfg.compute.workers))
     # default: this process's thread budget (torch's, which follows OMP_NUM_THREADS, e.g. as a
     # joblib sweep job) shared among the workers
-    num_threads = int(cfg.compute.num_threads or max(1, torch.get_num_threads() // workers))
+    threads = int(cfg.compute.threads or max(1, torch.get_num_threads() // workers))
     if workers == 1:
-        torch.set_num_threads(num_threads)
+        torch.set_num_threads(threads)
     device = resolve_device(str(cfg.device))
     bench = load_benchmark(cfg.benchmark.path)
     sample = sample_architectures(bench.archs(), int(cfg.study.num_archs), int(cfg.seed))
@@ -188,7 +189,7 @@ def run_study(cfg: DictConfig, out_dir: Path, shards_dir: Path | None = None) ->
     recipes = study_recipes(cfg)
     dataset = build_dataset(cfg.dataset)
     plan = build_plan(cfg, recipes, dataset, device)
-    identity = study_identity(cfg)
+    identity = study_identity(cfg, recipes)
     _prepare_folder(cfg, out_dir, identity)
 
     checkpoint = Checkpoint(out_dir / CHECKPOINT)
@@ -196,14 +197,14 @@ def run_study(cfg: DictConfig, out_dir: Path, shards_dir: Path | None = None) ->
     log.info(
         "study%s: %d architectures (%d done), proxies %s, %d repeat(s), device %s, %d worker(s) x %d thread(s)",
         f" shard {shard} of {num_shards}" if num_shards > 1 else "",
-        len(sample), len(sample) - len(todo), ",".join(plan.proxies), plan.repeats, device, workers, num_threads,
+        len(sample), len(sample) - len(todo), ",".join(plan.proxies), plan.repeats, device, workers, threads,
     )
     t0 = time.perf_counter()
-    score_all(plan, todo, checkpoint, workers, num_threads, len(sample))
+    score_all(plan, todo, checkpoint, workers, threads, len(sample))
     elapsed = time.perf_counter() - t0
     rows = [checkpoint.rows[i] for i, _ in sample]
     return finish_study(out_dir, rows, bench, identity, list(plan.proxies), ranking,
-                        {"scoring_wall_time_s": round(elapsed, 2), "workers": workers, "num_threads": num_threads})
+                        {"scoring_wall_time_s": round(elapsed, 2), "workers": workers, "threads": threads})
 
 
 def finish_study(out_dir: Path, rows: list[dict], bench, identity: dict, proxies: list[str], ranking: Ranking | None,
@@ -245,8 +246,8 @@ def merge_shards(cfg: DictConfig, out_dir: Path, shards_dir: Path | None) -> dic
     bench = load_benchmark(cfg.benchmark.path)
     sample = sample_architectures(bench.archs(), int(cfg.study.num_archs), int(cfg.seed))
     ranking = study_ranking(cfg)
-    proxies = study_proxies(cfg)
-    identity = study_identity(cfg)  # the unsharded study's
+    recipes = study_recipes(cfg)
+    identity = study_identity(cfg, recipes)  # the unsharded study's
     folders = find_shards(shards_dir, identity, num_shards)
     rows: dict[int, dict] = {}
     wall_times = []
@@ -266,7 +267,7 @@ def merge_shards(cfg: DictConfig, out_dir: Path, shards_dir: Path | None) -> dic
     checkpoint = Checkpoint(out_dir / CHECKPOINT)
     checkpoint.extend([rows[i] for i, _ in sample if i not in checkpoint.rows])
     log.info("merged %d shards of %s: %d architectures, into %s", num_shards, shards_dir, len(sample), out_dir)
-    return finish_study(out_dir, [checkpoint.rows[i] for i, _ in sample], bench, identity, proxies, ranking, {
+    return finish_study(out_dir, [checkpoint.rows[i] for i, _ in sample], bench, identity, [recipe.name for recipe in recipes], ranking, {
         "scoring_wall_time_s": 0.0,  # this run scored nothing
         "merged_from": [str(f) for f in folders],
         "shard_scoring_wall_time_s": wall_times,

@@ -1,10 +1,11 @@
 """Genotype files read back: what a search exported, ready to build and retrain.
 
-Accepted files: a search's ``genotype.json`` (``search_space`` is ``nasbench201``
-with ``arch``, or ``darts`` with ``genotype`` as JSON and/or ``genotype_repr``),
-or a text file holding one DARTS ``Genotype(...)`` expression or one
-NAS-Bench-201 architecture string. Anything else is a :class:`TenasError` with a
-one-line reason.
+Accepted files: a search's ``genotype.json`` (its ``search_space`` names a registered
+space, whose :meth:`~search_spaces.base.SearchSpace.genotype_from_json` reads the other
+fields: NAS-Bench-201's ``arch``, DARTS's ``genotype`` and/or ``genotype_repr``), or a
+text file holding one genotype in a space's notation (a DARTS ``Genotype(...)``
+expression, a NAS-Bench-201 architecture string). Anything else is a
+:class:`TenasError` with a one-line reason.
 """
 from __future__ import annotations
 
@@ -12,55 +13,32 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from search_spaces import SearchSpace, get_space, list_spaces
 from tenas.errors import TenasError
-
-SPACES = ("nasbench201", "darts")
 
 
 @dataclass(frozen=True)
 class SearchedArchitecture:
-    """A checked genotype of one space: an NB201 string or a DARTS ``Genotype``."""
+    """A checked genotype of the space named ``search_space``."""
 
     search_space: str
     genotype: object
 
+    @property
+    def space(self) -> SearchSpace:
+        return get_space(self.search_space)
+
     def text(self) -> str:
-        """The genotype as one line: the NB201 string, or the DARTS ``Genotype(...)`` repr."""
-        return self.genotype if self.search_space == "nasbench201" else repr(self.genotype)
+        """The genotype as one line (the space's :meth:`~search_spaces.base.SearchSpace.genotype_text`)."""
+        return self.space.genotype_text(self.genotype)
 
 
-def architecture(search_space: str, genotype) -> SearchedArchitecture:
-    """Check ``genotype`` (NB201 string, DARTS Genotype / dict / repr string) for ``search_space``."""
-    from search_spaces.darts import check_genotype, genotype_from_dict, parse_genotype
-    from search_spaces.nasbench201 import format_arch, parse_arch
-
-    if search_space == "nasbench201":
-        return SearchedArchitecture(search_space, format_arch(parse_arch(genotype)))
-    if search_space == "darts":
-        if isinstance(genotype, str):
-            return SearchedArchitecture(search_space, parse_genotype(genotype))
-        if isinstance(genotype, dict):
-            return SearchedArchitecture(search_space, genotype_from_dict(genotype))
-        return SearchedArchitecture(search_space, check_genotype(genotype))
-    raise ValueError(f"unknown search space {search_space!r}; tenas retrains {' and '.join(SPACES)} genotypes")
-
-
-def _from_json(data) -> SearchedArchitecture:
+def architecture_from_json(data) -> SearchedArchitecture:
+    """The architecture of a ``genotype.json``'s contents; ValueError with a one-line reason otherwise."""
     if not isinstance(data, dict) or "search_space" not in data:
         raise ValueError("a JSON object with a 'search_space' field is expected (a tenas genotype.json)")
-    space = data["search_space"]
-    if space == "nasbench201":
-        if "arch" not in data:
-            raise ValueError("a nasbench201 genotype file needs an 'arch' field")
-        return architecture(space, data["arch"])
-    if space == "darts":
-        if "genotype" not in data and "genotype_repr" not in data:
-            raise ValueError("a darts genotype file needs a 'genotype' or 'genotype_repr' field")
-        arch = architecture(space, data["genotype"] if "genotype" in data else data["genotype_repr"])
-        if "genotype" in data and "genotype_repr" in data and architecture(space, data["genotype_repr"]) != arch:
-            raise ValueError("its 'genotype' and 'genotype_repr' fields disagree")
-        return arch
-    raise ValueError(f"unknown search space {space!r}; tenas retrains {' and '.join(SPACES)} genotypes")
+    name = data["search_space"]
+    return SearchedArchitecture(name, get_space(name).genotype_from_json(data))
 
 
 def read_genotype_file(path) -> SearchedArchitecture:
@@ -78,11 +56,12 @@ def read_genotype_file(path) -> SearchedArchitecture:
                 data = json.loads(text)
             except json.JSONDecodeError as err:
                 raise ValueError(f"not valid JSON ({err.msg} at line {err.lineno})") from None
-            return _from_json(data)
-        if text.startswith("Genotype"):
-            return architecture("darts", text)
-        if text.startswith("|"):
-            return architecture("nasbench201", text)
+            return architecture_from_json(data)
+        for name in list_spaces():
+            space = get_space(name)
+            if space.is_genotype_text(text):
+                return SearchedArchitecture(name, space.parse_genotype(text))
     except ValueError as err:
         raise TenasError(f"{path}: {err}") from None
-    raise TenasError(f"{path}: not a genotype file (expected a tenas genotype.json, a DARTS Genotype(...) or a NAS-Bench-201 string)")
+    raise TenasError(f"{path}: not a genotype file (expected a tenas genotype.json or one genotype in the notation of a search space: "
+                     f"{', '.join(list_spaces())})")

@@ -1,12 +1,12 @@
-"""Candidate-parallel scoring on the CPU: ``search.workers`` (see ``conf/search.yaml``).
+"""Candidate-parallel scoring on the CPU: ``compute.workers`` (see ``conf/search.yaml``).
 
 A :class:`ScoringPool` runs ``workers - 1`` spawned processes beside the main process. Each
 worker builds, once, the supernet of every proxy of the search from the same recipe and space
-(pickled to it) and sets its torch threads to the main process's (``search.threads``). A
+(pickled to it) and sets its torch threads to the main process's (``compute.threads``). A
 :class:`ParallelIndicator` wraps the main process's :class:`tenas.scoring.ProxyIndicator`:
 
 - ``new_repeat`` / ``new_weights`` / ``new_inputs`` run in the main process exactly as before
-  (same generator use), so the drawn weights and inputs are those of ``search.workers=1``;
+  (same generator use), so the drawn weights and inputs are those of ``compute.workers=1``;
 - ``score(alive_sets)`` splits the alive-sets into contiguous chunks, one per process (at most
   as many chunks as alive-sets; sizes differ by at most one), scores the first (a smallest) chunk in
   the main process (which also draws and sends) and the others in
@@ -18,7 +18,7 @@ worker builds, once, the supernet of every proxy of the search from the same rec
   then carrying that pair's new inputs (and weights when they were re-drawn).
 
 The same kernels on the same values with the same thread count give the same floats, so the
-scores, ``rounds.csv`` and the genotype are identical to ``search.workers=1`` (the proxies leave
+scores, ``rounds.csv`` and the genotype are identical to ``compute.workers=1`` (the proxies leave
 the network as they found it, so the order in which one process scores its alive-sets does not
 matter). A failure in a worker is raised in the main process as one :class:`ScoringWorkerError`
 carrying the worker's traceback; the workers ignore SIGINT (a Ctrl-C reaches the main process,
@@ -71,11 +71,11 @@ def resolve_workers(setting, device, cap: int | None = None, threads: int = 1) -
     sweep already runs searches side by side; ``null`` there means 1 without a warning)."""
     if torch.device(device).type != "cpu":
         if setting is not None and int(setting) > 1:
-            log.warning("search.workers=%s: candidate-parallel scoring runs on the CPU only; scoring on %s in one process", setting, device)
+            log.warning("compute.workers=%s: candidate-parallel scoring runs on the CPU only; scoring on %s in one process", setting, device)
         return 1
     if multiprocessing.get_start_method(allow_none=True) not in (None, "fork", "spawn", "forkserver"):
         if setting is not None and int(setting) > 1:
-            log.warning("search.workers=%s: this process's multiprocessing start method (%s) cannot start scoring workers; scoring in one process",
+            log.warning("compute.workers=%s: this process's multiprocessing start method (%s) cannot start scoring workers; scoring in one process",
                         setting, multiprocessing.get_start_method())
         return 1
     workers = usable_cores() // max(1, int(threads)) if setting is None else int(setting)

@@ -25,16 +25,13 @@ from tenas.pruning import RoundResult
 STATE_FILE = "search_state.pt"
 
 #: Settings that change how fast a search runs, never what it finds: a resumed search may change them.
-RUN_ONLY_KEYS = ("device", "hydra")
-RUN_ONLY_SEARCH_KEYS = ("threads", "workers")
+RUN_ONLY_KEYS = ("device", "hydra", "compute")
 
 
 def search_identity(resolved: dict) -> dict:
-    """The settings a search's result depends on: the resolved config less device, threads and
-    the ground-truth benchmark (looked up only after the search)."""
-    identity = {k: v for k, v in resolved.items() if k not in RUN_ONLY_KEYS and k != "benchmark"}
-    identity["search"] = {k: v for k, v in resolved.get("search", {}).items() if k not in RUN_ONLY_SEARCH_KEYS}
-    return identity
+    """The settings a search's result depends on: the resolved config less device, compute settings
+    and the ground-truth benchmark (looked up only after the search)."""
+    return {k: v for k, v in resolved.items() if k not in RUN_ONLY_KEYS and k != "benchmark"}
 
 
 @dataclass

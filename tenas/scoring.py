@@ -101,10 +101,21 @@ class ScoringRecipe:
 
     def score(self, net: nn.Module, inputs, targets) -> float:
         """The proxy on ``net`` with this repeat's inputs and targets (on ``net``'s device) and its options."""
+        return self.proxy(net, inputs, **self._options(targets))
+
+    def score_candidates(self, net: nn.Module, inputs, targets, alive_sets) -> list[float]:
+        """:meth:`score` of supernet ``net`` under each of ``alive_sets``, in one batched computation."""
+        return self.proxy.score_candidates(net, inputs, alive_sets, **self._options(targets))
+
+    def can_batch(self, net: nn.Module) -> bool:
+        """Whether :meth:`score_candidates` runs on ``net``: a batched proxy on a supernet that takes op masks."""
+        return self.proxy.batched is not None and getattr(net, "supports_op_masks", False)
+
+    def _options(self, targets) -> dict:
         options = dict(self.settings["options"])
         if self.proxy.needs_targets:
             options["targets"] = targets
-        return self.proxy(net, inputs, **options)
+        return options
 
 
 def to_device(value, device):
@@ -175,7 +186,7 @@ class ProxyIndicator:
     :func:`tenas.pruning.score_candidates`). ``seconds`` is the wall time spent drawing and scoring.
     """
 
-    def __init__(self, recipe: ScoringRecipe, space, dataset, device="cpu"):
+    def __init__(self, recipe: ScoringRecipe, space, dataset, device="cpu", candidate_batch: int = 1):
         from tenas.pruning import INPUT_SCHEDULES, SHARED_SCHEDULE, WEIGHT_SCHEDULES
 
         self.recipe, self.dataset, self.device = recipe, dataset, device
@@ -185,6 +196,9 @@ class ProxyIndicator:
             raise ValueError(f"proxy.{self.name}.schedule: {self.schedule} is not weights in {list(WEIGHT_SCHEDULES)}, inputs in {list(INPUT_SCHEDULES)}")
         self.net: Supernet = space.build_supernet(num_classes=dataset.num_classes, **recipe.network_options()).to(device)
         recipe.check(self.net, dataset)
+        # alive-sets scored per batched computation; 1 (or a proxy or supernet without a batched
+        # form): one at a time
+        self.candidate_batch = int(candidate_batch) if recipe.can_batch(self.net) else 1
         self.inputs, self.targets = None, None
         self.seconds = 0.0
 
@@ -207,10 +221,17 @@ class ProxyIndicator:
     def score(self, alive_sets: Sequence[AliveSet], progress: Callable[[int], None] | None = None) -> list[float]:
         start = time.perf_counter()
         scores = []
-        for i, alive in enumerate(alive_sets):
-            with self.net.trying(alive):
-                scores.append(self.recipe.score(self.net, self.inputs, self.targets))
-            if progress:
-                progress(i)
+        if self.candidate_batch > 1:
+            for first in range(0, len(alive_sets), self.candidate_batch):
+                chunk = list(alive_sets[first : first + self.candidate_batch])
+                scores.extend(self.recipe.score_candidates(self.net, self.inputs, self.targets, chunk))
+                if progress:
+                    progress(first + len(chunk) - 1)
+        else:
+            for i, alive in enumerate(alive_sets):
+                with self.net.trying(alive):
+                    scores.append(self.recipe.score(self.net, self.inputs, self.targets))
+                if progress:
+                    progress(i)
         self.seconds += time.perf_counter() - start
         return scores

@@ -12,10 +12,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from search_spaces import get_space
+from search_spaces import space_from_config
 from tenas.data import build_dataset
 from tenas.cli import run_or_exit
 from tenas.errors import TenasError
+from tenas.export import architecture_from_json
 from tenas.io import atomic_write_csv, atomic_write_json, atomic_write_text
 from tenas.pruning import decide_edges, prune_ops
 from tenas.ranking import ranking_from_config
@@ -104,15 +105,17 @@ def prune_search(cfg, space, indicators, ranking, generator, state: SearchState 
 
 
 def start_pool(cfg: DictConfig, space, recipes, dataset, device):
-    """A :class:`tenas.parallel.ScoringPool` of ``search.workers`` processes (``null``: the usable cores divided
+    """A :class:`tenas.parallel.ScoringPool` of ``compute.workers`` processes (``null``: the usable cores divided
     by the torch threads, at most the alive-sets of the first round's scoring call), or ``None`` when that is
-    one process (or the device is not the CPU). Its workers use the main process's torch threads (``search.threads``)."""
+    one process (or the device is not the CPU). Its workers use the main process's torch threads (``compute.threads``)."""
     from tenas.parallel import ScoringPool, max_alive_sets, resolve_workers
 
     alive = space.full_alive_set()
     if cfg.search.prune_none_first and "none" in alive.op_names:
         alive = alive.without_op_everywhere("none")
-    workers = resolve_workers(cfg.search.get("workers"), device, max_alive_sets(alive), torch.get_num_threads())
+    if cfg.compute.candidate_batch > 1:  # batched candidates run in one process (check_search_config)
+        return None
+    workers = resolve_workers(cfg.compute.get("workers"), device, max_alive_sets(alive), torch.get_num_threads())
     if workers < 2:
         return None
     return ScoringPool(recipes, space, dataset.num_classes, workers, torch.get_num_threads())
@@ -122,8 +125,8 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
     """Run one search and write its outputs into ``out_dir``; returns the contents of genotype.json."""
     check_search_config(cfg)  # every setting, file and name, before any work or output (tenas/settings.py)
     out_dir = Path(out_dir)
-    if cfg.search.get("threads"):
-        torch.set_num_threads(int(cfg.search.threads))
+    if cfg.compute.get("threads"):
+        torch.set_num_threads(int(cfg.compute.threads))
     device = resolve_device(str(cfg.device))
     try:
         ranking = ranking_from_config(cfg.ranking, cfg.protocol)
@@ -131,10 +134,9 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
     except ValueError as err:
         raise TenasError(f"ranking: {err}") from None
     dataset = build_dataset(cfg.dataset)
-    space_options = {k: v for k, v in OmegaConf.to_container(cfg.search_space, resolve=True).items() if k not in ("name", "ops_per_edge", "proxy", "reference_ntk_batch_size")}
-    space = get_space(cfg.search_space.name, **space_options)
+    space = space_from_config(OmegaConf.to_container(cfg.search_space, resolve=True))
     try:
-        indicators = [ProxyIndicator(recipe, space, dataset, device) for recipe in recipes]
+        indicators = [ProxyIndicator(recipe, space, dataset, device, int(cfg.compute.candidate_batch)) for recipe in recipes]
     except (TypeError, ValueError) as err:
         raise TenasError(f"proxy: {err}") from None
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -187,7 +189,7 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
     if cfg.benchmark.get("path"):
         from tenas.benchmark import load_benchmark
 
-        result["test_accuracy"] = load_benchmark(cfg.benchmark.path).test_accuracy(result["arch"])
+        result["test_accuracy"] = load_benchmark(cfg.benchmark.path).test_accuracy(space.genotype_text(genotype))
     if edge_rounds:
         result["edge_decisions"] = [
             {"round": r.index, "candidates": [c.label() for c in r.candidates], "removed": r.pruned[0].label(), "seconds": round(r.seconds, 3)}
@@ -201,7 +203,7 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
 
 
 def report(result: dict) -> str:
-    lines = [f"architecture: {result.get('arch', result.get('genotype_repr'))}"]
+    lines = [f"architecture: {architecture_from_json(result).text()}"]
     for ds, acc in result.get("test_accuracy", {}).items():
         lines.append(f"  {ds} test accuracy: {acc:.2f}%")
     lines.append(f"  search time: {result['wall_time_s']:.1f}s")

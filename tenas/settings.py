@@ -2,8 +2,8 @@
 
 The rules are tables of :class:`Setting` (key path, type, range or choices, whether
 ``null`` is allowed), one table per config section and per option of a group
-(``search_space``, ``dataset``, ``trainer`` recipes, proxy protocols). One function per
-entry point, called first thing by it:
+(``dataset``, ``trainer`` recipes, proxy protocols; a search space's from the settings its
+class declares, :func:`space_table`). One function per entry point, called first thing by it:
 
 - :func:`check_search_config` (``tenas.search``),
 - :func:`check_study_config` (``tenas.evaluate``),
@@ -18,6 +18,7 @@ points print as ``error: ...`` (one line, exit code 1).
 """
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from dataclasses import dataclass
@@ -164,8 +165,9 @@ COMMON = (
 SEARCH = COMMON + (
     Setting("search.repeats", "int", 1),
     Setting("search.prune_none_first", "bool"),
-    Setting("search.threads", "int", 1, null=True, required=False, hint="null = torch's default"),
-    Setting("search.workers", "int", 1, null=True, required=False, hint="processes scoring candidates in parallel; null = the usable cores // search.threads"),
+    Setting("compute.threads", "int", 1, null=True, hint="torch threads per process; null = torch's default"),
+    Setting("compute.workers", "int", 1, null=True, hint="processes scoring candidates in parallel; null = the usable cores // compute.threads"),
+    Setting("compute.candidate_batch", "int", 1, hint="alive-sets scored per batched computation; 1 = one at a time"),
     Setting("benchmark.path", "path", null=True),
     Setting("search_space.name", "str"),
     Setting("dataset.name", "str"),
@@ -174,19 +176,16 @@ SEARCH = COMMON + (
     Setting("ranking.aggregation", "str", choices=("rank_sum", "log_rank"), required=False),
 )
 
-SPACES = {
-    "nasbench201": (
-        Setting("C", "int", 1, hint="stem width of the scoring supernet"),
-        Setting("N", "int", 1, hint="cells per stage"),
-        Setting("ops_per_edge", "int", 1, 4, required=False, hint="ops pruned per edge per round; 4 ops besides none"),
-    ),
-    "darts": (
-        Setting("C", "int", 1, hint="width of the scoring supernet"),
-        Setting("cells", "names", choices=("normal", "reduce")),
-        Setting("stem_multiplier", "int", 1),
-        Setting("ops_per_edge", "int", 1, 7, required=False, hint="ops pruned per edge per round; 7 ops besides none"),
-    ),
-}
+
+def space_table(space_class) -> tuple[Setting, ...]:
+    """The ``search_space`` section of a search on ``space_class`` besides ``name`` and ``proxy`` (checked
+    with the other protocol changes): the settings the space is built from (its ``settings``), then the search's."""
+    ops = sum(op != "none" for op in space_class.op_names)
+    return tuple(Setting(key, **spec) for key, spec in space_class.settings.items()) + (
+        Setting("ops_per_edge", "int", 1, ops, required=False, hint=f"ops pruned per edge per round; {ops} ops besides none"),
+        Setting("reference_ntk_batch_size", "int", 1, required=False, hint="the NTK batch of protocol=reference"),
+    )
+
 
 DATASETS = {
     "cifar10": (Setting("root", "path"), Setting("download", "bool", required=False), Setting("augment", "bool", required=False)),
@@ -228,7 +227,7 @@ STUDY = COMMON + (
     Setting("study.shard", "int", 0, required=False, hint="0 <= shard < study.num_shards"),
     Setting("study.merge", "bool", required=False),
     Setting("compute.workers", "int", 1, hint="processes scoring in parallel"),
-    Setting("compute.num_threads", "int", 1, null=True, hint="null = torch's threads // workers"),
+    Setting("compute.threads", "int", 1, null=True, hint="torch threads per process; null = torch's threads // compute.workers"),
     Setting("benchmark.path", "path", hint="required: a study needs ground truth, a NAS-Bench-201 .pth file or CSV table"),
     Setting("dataset.name", "str"),
 )
@@ -383,8 +382,6 @@ def check_proxy_layers(layers: dict[str, Any]) -> None:
 
 def load_recipes(names: list[str], key: str, layers: dict[str, Any]) -> list:
     """The :class:`ScoringRecipe` of each proxy of ``names`` (reported against ``key``), its protocol checked by the tables."""
-    import inspect
-
     from tenas.proxies import PROXIES, list_proxies
     from tenas.scoring import ScoringRecipe
 
@@ -455,36 +452,44 @@ def check_benchmark(path: str):
 # ----------------------------------------------------------------------------- entry points
 def check_search_config(cfg: DictConfig) -> None:
     """Everything ``tenas.search`` reads, checked before it builds or writes anything (see the module docstring)."""
-    from omegaconf import OmegaConf
-
-    from search_spaces import get_space, list_spaces
+    from search_spaces import list_spaces, space_class, space_from_config
 
     check_table(cfg, SEARCH)
-    check_known_keys(cfg, "search", "search")
-    check_known_keys(cfg, "benchmark", "search")
+    for section in ("search", "compute", "benchmark"):
+        check_known_keys(cfg, section, "search")
     check_device(cfg)
     check_strategy(cfg)
+    if lookup(cfg, "compute.candidate_batch") > 1 and (lookup(cfg, "compute.workers") or 1) > 1:
+        raise TenasError("compute.candidate_batch: batched candidates are scored in one process; "
+                         "set compute.workers=1 (or null) with it")
     space_name = lookup(cfg, "search_space.name")
     check_names("search_space.name", space_name, list_spaces(), "search space")
-    check_table(cfg, SPACES.get(space_name, ()), prefix="search_space.")
+    space_cls = space_class(space_name)
+    table = space_table(space_cls)
+    known = sorted(["name", "proxy", *(setting.key for setting in table)])
+    for key in lookup(cfg, "search_space"):
+        if key not in known:
+            raise TenasError(f"search_space.{key}: unknown setting of a {space_name} search; known: {known}")
+    check_table(cfg, table, prefix="search_space.")
     names = list(dict.fromkeys(lookup(cfg, "ranking.proxies")))
     check_protocol(cfg)
     recipes = load_recipes(names, "ranking.proxies", {  # the layers of tenas.search.scoring_recipes, in its order
         "ranking.proxy": lookup(cfg, "ranking.proxy"), "protocol.proxy": lookup(cfg, "protocol.proxy"),
         "search_space.proxy": lookup(cfg, "search_space.proxy"), "proxy": lookup(cfg, "proxy"),
     })
-    if space_name == "darts":
-        for recipe in recipes:
-            if recipe.settings["network"].get("N") is not None:
-                raise TenasError(f"proxy.{recipe.name}.network.N: the darts space has no cells per stage; allowed: null")
+    supernet_settings = inspect.signature(space_cls.build_supernet).parameters
+    for recipe in recipes:
+        for key in recipe.network_options():
+            if key not in supernet_settings:
+                raise TenasError(f"proxy.{recipe.name}.network.{key}: the {space_name} space's supernet has no {key}; allowed: null")
     bench_path = lookup(cfg, "benchmark.path")
     if bench_path:
-        if space_name != "nasbench201":
-            raise TenasError(f"benchmark.path: NAS-Bench-201 ground truth applies to search_space=nasbench201 only, not {space_name}; allowed: null")
+        if not space_cls.has_benchmark:
+            covered = [name for name in list_spaces() if space_class(name).has_benchmark]
+            raise TenasError(f"benchmark.path: NAS-Bench-201 ground truth applies to search_space={'|'.join(covered)} only, not {space_name}; allowed: null")
         check_benchmark(bench_path)
     dataset = check_dataset(cfg)
-    options = {k: v for k, v in OmegaConf.to_container(cfg.search_space, resolve=True).items() if k not in ("name", "ops_per_edge", "proxy")}
-    space = get_space(space_name, **options)
+    space = space_from_config(lookup(cfg, "search_space"))
     for recipe in recipes:
         try:
             net = space.build_supernet(num_classes=dataset.num_classes, **recipe.network_options())
@@ -546,7 +551,7 @@ def check_train_config(cfg: DictConfig) -> None:
     except TenasError as err:
         raise TenasError(f"genotype: {err}") from None
     try:
-        recipe = resolve_recipe(cfg, arch)
+        resolve_recipe(cfg, arch)
     except TenasError as err:
         raise TenasError(f"recipe: {err}") from None
     check_dataset(cfg, "train")

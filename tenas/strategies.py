@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -166,26 +167,35 @@ def _positive(settings: dict, key: str, default: int) -> int:
     return value
 
 
+@dataclass
+class StrategyRun:
+    """What a strategy searches with besides its own settings: the space, the indicators and the
+    ranking, ``repeats`` per score, the seed, the run folder, a progress callback, and the settings
+    the folder must hold (``identity``, stored as ``strategy.json``; ``None``: none checked)."""
+
+    space: SearchSpace
+    indicators: Sequence
+    ranking: Ranking
+    repeats: int
+    seed: int
+    out_dir: Path
+    progress: Progress | None = None
+    identity: dict | None = None
+
+    def start(self, settings: dict) -> tuple[ArchScorer, Checkpoint, int]:
+        """The scorer, the run folder's checkpoint (its identity checked) and ``settings["chunk_size"]``."""
+        chunk = _positive(settings, "chunk_size", 50)
+        return ArchScorer(self.indicators, self.repeats, self.seed), _open_checkpoint(self.out_dir, self.identity), chunk
+
+
 # ----------------------------------------------------------------------------- sample
-def sample(
-    space: SearchSpace,
-    indicators: Sequence,
-    ranking: Ranking,
-    settings: dict,
-    repeats: int,
-    seed: int,
-    out_dir: Path,
-    progress: Progress | None = None,
-    identity: dict | None = None,
-) -> tuple[AliveSet, pd.DataFrame]:
+def sample(run: StrategyRun, settings: dict) -> tuple[AliveSet, pd.DataFrame]:
     """Score ``settings["num_samples"]`` distinct random architectures (``chunk_size`` at a time, each
     appended to the checkpoint) and return the highest-merit one (the first drawn on ties) and the table
     of all (``index`` in draw order, ``arch``, each proxy's score, ``merit``, ``chosen``)."""
     n = _positive(settings, "num_samples", 1000)
-    chunk = _positive(settings, "chunk_size", 50)
-    scorer = ArchScorer(indicators, repeats, seed)
-    checkpoint = _open_checkpoint(out_dir, identity)
-    archs = draw_distinct(space, n, torch.Generator().manual_seed(int(seed)))
+    scorer, checkpoint, chunk = run.start(settings)
+    archs = draw_distinct(run.space, n, torch.Generator().manual_seed(int(run.seed)))
     scores: list[dict | None] = [_stored(checkpoint, i, text, scorer.names) for i, (text, _) in enumerate(archs)]
     todo = [i for i, s in enumerate(scores) if s is None]
     log.info("sample: %d architectures (%d already scored), %d repeat(s)", len(archs), len(archs) - len(todo), scorer.repeats)
@@ -194,9 +204,9 @@ def sample(
         for i, s in zip(part, scorer([archs[i][1] for i in part])):
             checkpoint.append({"index": i, "arch": archs[i][0], **s})
             scores[i] = s
-        if progress:
-            progress(f"sample: {len(archs) - len(todo) + start + len(part)}/{len(archs)} architectures scored")
-    merit = merits(ranking, scores)
+        if run.progress:
+            run.progress(f"sample: {len(archs) - len(todo) + start + len(part)}/{len(archs)} architectures scored")
+    merit = merits(run.ranking, scores)
     best = int(np.argmax(merit))
     frame = pd.DataFrame.from_records([{"index": i, "arch": text, **scores[i]} for i, (text, _) in enumerate(archs)])
     frame["merit"] = merit
@@ -205,17 +215,7 @@ def sample(
 
 
 # ----------------------------------------------------------------------------- evolve
-def evolve(
-    space: SearchSpace,
-    indicators: Sequence,
-    ranking: Ranking,
-    settings: dict,
-    repeats: int,
-    seed: int,
-    out_dir: Path,
-    progress: Progress | None = None,
-    identity: dict | None = None,
-) -> tuple[AliveSet, pd.DataFrame]:
+def evolve(run: StrategyRun, settings: dict) -> tuple[AliveSet, pd.DataFrame]:
     """Aging evolution for ``settings["budget"]`` steps (see the module docstring); returns the best-merit
     architecture ever scored (the first scored on ties) and one row per step (``step``, ``parent``: the
     step of the architecture mutated, −1 for the initial population, ``arch``, each proxy's score,
@@ -226,10 +226,8 @@ def evolve(
     size = _positive(settings, "population_size", 64)
     tournament = min(_positive(settings, "sample_size", 10), size)
     budget = _positive(settings, "budget", 1000)
-    chunk = _positive(settings, "chunk_size", 50)
-    scorer = ArchScorer(indicators, repeats, seed)
-    checkpoint = _open_checkpoint(out_dir, identity)
-    generator = torch.Generator().manual_seed(int(seed))
+    scorer, checkpoint, chunk = run.start(settings)
+    generator = torch.Generator().manual_seed(int(run.seed))
     scored: dict[str, dict] = {}  # distinct architectures in the order first scored
     made: dict[str, AliveSet] = {}  # their alive-sets
     steps: list[dict] = []
@@ -251,29 +249,29 @@ def evolve(
                 checkpoint.append({"index": step, "arch": text, **scored[text]})
             steps.append({"step": step, "parent": parent, "arch": text, **scored[text]})
 
-    initial = draw_distinct(space, min(size, budget), generator)
+    initial = draw_distinct(run.space, min(size, budget), generator)
     population: deque[tuple[int, str, AliveSet]] = deque((i, text, alive) for i, (text, alive) in enumerate(initial))
     log.info("evolve: population %d, tournament %d, budget %d (%d steps stored), %d repeat(s)",
              size, tournament, budget, len(checkpoint.rows), scorer.repeats)
     for start in range(0, len(initial), chunk):
         take([(i, -1, text, alive) for i, text, alive in list(population)[start : start + chunk]])
-        if progress:
-            progress(f"evolve: step {len(steps)}/{budget} (initial population)")
+        if run.progress:
+            run.progress(f"evolve: step {len(steps)}/{budget} (initial population)")
     for step in range(len(initial), budget):
         texts = list(scored)
-        merit_of = dict(zip(texts, merits(ranking, [scored[t] for t in texts])))
+        merit_of = dict(zip(texts, merits(run.ranking, [scored[t] for t in texts])))
         members = list(population)
         contenders = [members[i] for i in torch.randperm(len(members), generator=generator)[:tournament].tolist()]
         parent, parent_text, parent_alive = max(contenders, key=lambda m: merit_of[m[1]])  # the first drawn on ties
-        child = space.mutate(parent_alive, generator)
-        text = space.arch_text(child)
+        child = run.space.mutate(parent_alive, generator)
+        text = run.space.arch_text(child)
         take([(step, parent, text, child)])
         population.append((step, text, child))
         population.popleft()  # aging: the oldest member dies, whatever its merit
-        if progress and (step + 1 == budget or (step + 1) % 25 == 0):
-            progress(f"evolve: step {step + 1}/{budget}")
+        if run.progress and (step + 1 == budget or (step + 1) % 25 == 0):
+            run.progress(f"evolve: step {step + 1}/{budget}")
     texts = list(scored)
-    merit = merits(ranking, [scored[t] for t in texts])
+    merit = merits(run.ranking, [scored[t] for t in texts])
     best = texts[int(np.argmax(merit))]
     merit_of = dict(zip(texts, merit))
     frame = pd.DataFrame.from_records(steps)
@@ -287,9 +285,11 @@ STRATEGIES: dict[str, Callable[..., tuple[AliveSet, pd.DataFrame]]] = {"sample":
 
 
 # ----------------------------------------------------------------------------- from tenas.search
-def strategy_identity(cfg, indicators, ranking: Ranking) -> dict:
-    """The settings a strategy's scores and choices depend on (stored as ``strategy.json``): not the
-    device, threads, chunking or size (``num_samples``, ``budget``: a run can be grown or cut in its folder)."""
+def strategy_identity(cfg, space: SearchSpace, indicators, ranking: Ranking) -> dict:
+    """The settings a strategy's scores and choices depend on (stored as ``strategy.json``): seed, repeats,
+    dataset, the space with the settings it is built from, the ranking, each proxy's resolved protocol (the
+    space's protocol changes included) and the strategy's settings; not the device, threads, chunking or
+    size (``num_samples``, ``budget``: a run can be grown or cut in its folder)."""
     from omegaconf import OmegaConf
 
     strategy = OmegaConf.to_container(cfg.strategy, resolve=True)
@@ -297,7 +297,7 @@ def strategy_identity(cfg, indicators, ranking: Ranking) -> dict:
         "seed": int(cfg.seed),
         "repeats": int(cfg.search.repeats),
         "dataset": OmegaConf.to_container(cfg.dataset, resolve=True),
-        "search_space": {k: v for k, v in OmegaConf.to_container(cfg.search_space, resolve=True).items() if k != "ops_per_edge"},
+        "search_space": {"name": space.name, **space.config_options(OmegaConf.to_container(cfg.search_space, resolve=True))},
         "ranking": {"proxies": list(ranking.proxies), "aggregation": ranking.aggregation},
         "proxy": {ind.name: getattr(getattr(ind, "recipe", None), "settings", None) for ind in indicators},
         "strategy": {k: v for k, v in strategy.items() if k not in ("num_samples", "budget", "chunk_size")},
@@ -314,12 +314,12 @@ def run_strategy(cfg, space: SearchSpace, indicators, ranking: Ranking, out_dir:
     if name not in STRATEGIES:
         raise TenasError(f"strategy={name}: unknown search strategy; known: {list(STRATEGY_NAMES)}")
     settings = {k: v for k, v in OmegaConf.to_container(cfg.strategy, resolve=True).items() if k != "name"}
-    identity = strategy_identity(cfg, indicators, ranking)
+    run = StrategyRun(space, indicators, ranking, int(cfg.search.repeats), int(cfg.seed), out_dir, progress, strategy_identity(cfg, space, indicators, ranking))
     try:
-        alive, frame = STRATEGIES[name](space, indicators, ranking, settings, int(cfg.search.repeats), int(cfg.seed), out_dir, progress, identity)
+        alive, frame = STRATEGIES[name](run, settings)
     except NotImplementedError as err:
         raise TenasError(str(err)) from None
-    if cfg.benchmark.get("path") and space.name == "nasbench201":
+    if cfg.benchmark.get("path") and space.has_benchmark:
         from tenas.benchmark import load_benchmark
 
         bench = load_benchmark(cfg.benchmark.path)

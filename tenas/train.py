@@ -7,6 +7,7 @@ test accuracy). All files are written atomically.
 """
 from __future__ import annotations
 
+import inspect
 import io
 import logging
 import math
@@ -32,28 +33,18 @@ log = logging.getLogger("tenas.train")
 
 
 def resolve_recipe(cfg: DictConfig, arch: SearchedArchitecture) -> dict:
-    """The recipe ``cfg.recipe`` names (``auto``: by space and dataset) with the non-null ``trainer`` overrides."""
-    name = cfg.recipe
-    if name == "auto":
-        name = "nasbench201" if arch.search_space == "nasbench201" else ("darts_imagenet" if cfg.dataset.name == "imagenet" else "darts_cifar")
+    """The recipe ``cfg.recipe`` names (``auto``: the one the genotype's space retrains with on the dataset)
+    with the non-null ``trainer`` overrides."""
+    space = arch.space
+    name = space.train_recipe(cfg.dataset.name) if cfg.recipe == "auto" else cfg.recipe
     if name not in cfg.recipes:
         raise TenasError(f"unknown recipe {name!r}; known: {sorted(cfg.recipes)}")
     recipe = OmegaConf.to_container(cfg.recipes[name], resolve=True)
-    if ("N" in recipe["network"]) != (arch.search_space == "nasbench201"):
-        raise TenasError(f"recipe {name!r} does not build {arch.search_space} networks")
+    accepted = set(inspect.signature(space.network).parameters) - {"genotype", "num_classes", "auxiliary"}
+    if not set(recipe["network"]) <= accepted:
+        raise TenasError(f"recipe {name!r} does not build {arch.search_space} networks (their settings: {sorted(accepted)})")
     recipe.update({k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k in recipe and v is not None})
     return {"name": name, **recipe}
-
-
-def build_network(arch: SearchedArchitecture, network: dict, num_classes: int, auxiliary: bool) -> torch.nn.Module:
-    if arch.search_space == "nasbench201":
-        from search_spaces.nasbench201 import network_for_arch
-
-        return network_for_arch(arch.genotype, C=network["C"], N=network["N"], num_classes=num_classes)
-    from search_spaces.darts import network_for_genotype
-
-    return network_for_genotype(arch.genotype, C=network["C"], layers=network["layers"], num_classes=num_classes,
-                                auxiliary=auxiliary, imagenet=network["imagenet"])
 
 
 def cutout(x: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
@@ -138,7 +129,7 @@ def run_training(cfg: DictConfig, out_dir: Path) -> dict:
     train_data = build_dataset(cfg.dataset)
     has_test = cfg.dataset.name != "npz" or bool(cfg.dataset.get("test_path"))
     test_data = build_dataset(cfg.dataset, split="test") if has_test else None
-    model = build_network(arch, recipe["network"], train_data.num_classes, recipe["auxiliary_weight"] > 0).to(device)
+    model = arch.space.network(arch.genotype, train_data.num_classes, auxiliary=recipe["auxiliary_weight"] > 0, **recipe["network"]).to(device)
     params, flops = count_parameters(model), count_flops(model, train_data.image_shape, device)
     log.info("%s: %.3fM parameters, %.1fM FLOPs (multiply-adds) at %s; recipe %s", arch.text(), params / 1e6, flops / 1e6, train_data.image_shape, recipe["name"])
 

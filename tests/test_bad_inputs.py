@@ -67,7 +67,13 @@ CASES = {
     "C_0": ("search", ["search_space.C=0"], "search_space.C", False, None),
     "N_negative": ("search", ["search_space.N=-1"], "search_space.N", False, None),
     "darts_cells_bad": ("search", ["search_space=darts", "search_space.cells=[normal,middle]"], "search_space.cells", False, None),
-    "threads_0": ("search", ["search.threads=0"], "search.threads", False, None),
+    "threads_0": ("search", ["compute.threads=0"], "compute.threads", False, None),
+    "workers_0": ("search", ["compute.workers=0"], "compute.workers", False, None),
+    "old_workers_key": ("search", ["+search.workers=2"], "search.workers", False, None),
+    "unknown_compute_key": ("search", ["+compute.num_threads=2"], "compute.num_threads", False, None),
+    "unknown_search_space_key": ("search", ["+search_space.width=2"], "search_space.width", False, None),
+    "darts_has_no_N": ("search", ["search_space=darts", "+proxy.ntk.network.N=2"], "proxy.ntk.network.N", False, None),
+    "reference_batch_str": ("search", ["search_space.reference_ntk_batch_size=big"], "search_space.reference_ntk_batch_size", False, None),
     "synthetic_samples_0": ("search", ["dataset.num_samples=0"], "dataset.num_samples", False, None),
     "old_batch_size_key": ("search", ["+search.batch_size=1"], "search.batch_size", False, None),
     # tenas.search: names
@@ -95,7 +101,8 @@ CASES = {
     "study_num_archs_0": ("study", ["study.num_archs=0"], "study.num_archs", True, None),
     "study_repeats_0": ("study", ["study.repeats=0"], "study.repeats", False, None),
     "study_workers_0": ("study", ["compute.workers=0"], "compute.workers", False, None),
-    "study_threads_0": ("study", ["compute.num_threads=0"], "compute.num_threads", False, None),
+    "study_threads_0": ("study", ["compute.threads=0"], "compute.threads", False, None),
+    "study_old_threads_key": ("study", ["+compute.num_threads=1"], "compute.num_threads", False, None),
     "study_unknown_proxy": ("study", ["study.proxies=[no_such_proxy]"], "study.proxies", False, None),
     "study_empty_proxies": ("study", ["study.proxies=[]"], "study.proxies", False, None),
     "study_ntk_batch_1_via_ranking": ("study", ["ranking=ntk", "+proxy.ntk.inputs.batch_size=1"], "proxy.ntk.inputs.batch_size", False, None),
@@ -171,6 +178,16 @@ def test_bad_input_stops_before_any_work_with_one_line(case, tmp_path):
         assert message.startswith(f"{setting}: "), message
         assert not run_dir.exists()
     assert time.perf_counter() - t0 < 30  # seconds, not a search (the CLI's share is mostly Python and torch imports)
+
+
+@pytest.mark.parametrize("module, override", [("tenas.search", "search.workers=2"), ("tenas.evaluate", "compute.num_threads=1")])
+def test_a_key_the_config_does_not_have_is_refused_before_any_work(tmp_path, module, override):
+    """Hydra refuses to set a key its config lacks (here keys of earlier layouts), before tenas runs or writes anything."""
+    run_dir = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", module, override, f"hydra.run.dir={run_dir}"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    key = override.split("=")[0]
+    assert proc.returncode == 1 and f"Could not override '{key}'" in proc.stderr and "is not in struct" in proc.stderr, proc.stderr
+    assert not run_dir.exists()
 
 
 def test_the_table_is_large_and_spans_the_three_entry_points():

@@ -199,7 +199,7 @@ def test_workers_give_the_same_scores_as_one_process(tmp_path):
     write_fake_table(table_path)
     base = TINY + [f"benchmark.path={table_path}", "study.num_archs=4", "+proxy.ntk.network.C=2", "+proxy.ntk.inputs.batch_size=4"]
     run_study(compose_study(base), tmp_path / "one")
-    run_study(compose_study(base + ["compute.workers=2", "compute.num_threads=1"]), tmp_path / "two")
+    run_study(compose_study(base + ["compute.workers=2", "compute.threads=1"]), tmp_path / "two")
     one, two = pd.read_csv(tmp_path / "one" / "scores.csv"), pd.read_csv(tmp_path / "two" / "scores.csv")
     assert one["index"].tolist() == two["index"].tolist()
     np.testing.assert_allclose(one["ntk"], two["ntk"], rtol=1e-4)

@@ -1,4 +1,4 @@
-"""``search.workers``: candidate-parallel scoring (tenas/parallel.py) gives the results of one process."""
+"""``compute.workers``: candidate-parallel scoring (tenas/parallel.py) gives the results of one process."""
 import multiprocessing
 
 import pandas as pd
@@ -31,8 +31,8 @@ def assert_same_search(a, b, result_a, result_b):
 
 
 def test_two_workers_give_the_search_of_one(tmp_path):
-    one = run_search(compose_search(TE_NAS + ["search.workers=1"]), tmp_path / "one")
-    two = run_search(compose_search(TE_NAS + ["search.workers=2"]), tmp_path / "two")
+    one = run_search(compose_search(TE_NAS + ["compute.workers=1"]), tmp_path / "one")
+    two = run_search(compose_search(TE_NAS + ["compute.workers=2"]), tmp_path / "two")
     assert_same_search(tmp_path / "one", tmp_path / "two", one, two)
     assert set(two["indicator_seconds"]) == {"ntk", "linear_regions"} and all(s > 0 for s in two["indicator_seconds"].values())
     assert not multiprocessing.active_children()  # the workers are gone
@@ -41,8 +41,8 @@ def test_two_workers_give_the_search_of_one(tmp_path):
 def test_pairwise_schedules_split_over_workers_give_the_search_of_one(tmp_path):
     # protocol=reference: a score call per (origin, candidate) pair, weights per round (κ) or per candidate (#LR)
     small = SMALL + ["ranking=te_nas", "protocol=reference", "+proxy.linear_regions.inputs.batch_size=50", "+proxy.linear_regions.inputs.num_batches=1"]
-    one = run_search(compose_search(small + ["search.workers=1"]), tmp_path / "one")
-    two = run_search(compose_search(small + ["search.workers=2"]), tmp_path / "two")
+    one = run_search(compose_search(small + ["compute.workers=1"]), tmp_path / "one")
+    two = run_search(compose_search(small + ["compute.workers=2"]), tmp_path / "two")
     assert_same_search(tmp_path / "one", tmp_path / "two", one, two)
 
 
@@ -63,9 +63,9 @@ def failing_proxy():
 
 def test_a_worker_error_surfaces_as_one_exception_and_the_workers_stop(failing_proxy, tmp_path):
     overrides = SMALL + ["ranking.name=toy", "ranking.proxies=[fails_in_a_worker]", "+proxy.fails_in_a_worker.inputs.batch_size=4"]
-    run_search(compose_search(overrides + ["search.workers=1"]), tmp_path / "one")  # fine in one process
+    run_search(compose_search(overrides + ["compute.workers=1"]), tmp_path / "one")  # fine in one process
     with pytest.raises(ScoringWorkerError, match=r"scoring worker 1 failed on alive-set \d+ of fails_in_a_worker: RuntimeError: boom in a worker"):
-        run_search(compose_search(overrides + ["search.workers=2"]), tmp_path / "two")
+        run_search(compose_search(overrides + ["compute.workers=2"]), tmp_path / "two")
     assert not multiprocessing.active_children()
 
 
@@ -85,7 +85,7 @@ def interrupting_proxy():
 
 
 def test_a_keyboard_interrupt_stops_the_workers(interrupting_proxy, tmp_path):
-    overrides = SMALL + ["ranking.name=toy", "ranking.proxies=[interrupted]", "+proxy.interrupted.inputs.batch_size=4", "search.workers=2"]
+    overrides = SMALL + ["ranking.name=toy", "ranking.proxies=[interrupted]", "+proxy.interrupted.inputs.batch_size=4", "compute.workers=2"]
     with pytest.raises(KeyboardInterrupt):
         run_search(compose_search(overrides), tmp_path)
     assert not multiprocessing.active_children()
@@ -93,8 +93,8 @@ def test_a_keyboard_interrupt_stops_the_workers(interrupting_proxy, tmp_path):
 
 @pytest.mark.parametrize("value", ["0", "-1", "true", "1.5", "two"])
 def test_bad_worker_counts_are_refused_with_one_line(value):
-    with pytest.raises(TenasError, match=r"^search\.workers: got .*; allowed: an integer >= 1 or null") as caught:
-        check_search_config(compose_search(SMALL + [f"search.workers={value}"]))
+    with pytest.raises(TenasError, match=r"^compute\.workers: got .*; allowed: an integer >= 1 or null") as caught:
+        check_search_config(compose_search(SMALL + [f"compute.workers={value}"]))
     assert "\n" not in str(caught.value)
 
 

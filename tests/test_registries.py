@@ -1,16 +1,20 @@
-"""Every registered search space, through what a search asks of it. (The other registries are looped
+"""Every registered search space, through what a search, a genotype file and a retraining ask of it. (The other registries are looped
 over where they are tested: rankings in test_ranking.py, proxies in test_proxies.py, dataset configs in
 test_sweeps.py, DARTS ops in test_darts_space.py, NAS-Bench-201 ops in test_nb201_space.py.)"""
 from __future__ import annotations
 
+import inspect
 import json
 
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
-from search_spaces import get_space, list_spaces
+from search_spaces import get_space, list_spaces, space_class, space_from_config
 from tenas.init import kaiming_init_
+from tenas.settings import ABSENT, space_table
+from tests.conftest import REPO
 from tenas.pruning import decide_edges, prune_ops
 from tenas.ranking import get_ranking
 
@@ -74,3 +78,54 @@ def test_every_space_supernet_reads_its_alive_set(name):
         b = net(x)
     assert b.shape == (4, 7) and not torch.allclose(a, b)
     assert space.arch_text(single)
+
+
+@pytest.mark.parametrize("name", list_spaces())
+def test_every_space_declares_the_settings_it_is_built_from(name):
+    """``settings`` names the constructor's arguments; conf/search_space/<name>.yaml sets each, the checks accept
+    the values, and a space built from that section takes them (and none of the search's own keys)."""
+    cls = space_class(name)
+    assert set(cls.settings) == set(inspect.signature(cls.__init__).parameters) - {"self"}
+    section = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "search_space" / f"{name}.yaml"), resolve=True)
+    assert section["name"] == name and set(cls.settings) <= set(section)
+    for setting in space_table(cls):
+        setting.check(section.get(setting.key, ABSENT))
+    space = space_from_config({**section, "C": 2})
+    assert type(space) is cls and space.C == 2
+    assert cls.config_options(section) == {key: section[key] for key in cls.settings}
+
+
+@pytest.mark.parametrize("name", list_spaces())
+def test_every_space_writes_and_reads_back_its_genotypes(name):
+    space = get_space(name)
+    others = [get_space(other) for other in list_spaces() if other != name]
+    for seed in range(3):
+        alive = space.random_single_path(torch.Generator().manual_seed(seed))
+        genotype = space.genotype(alive)
+        text = space.genotype_text(genotype)
+        assert space.arch_text(alive) == text and "\n" not in text
+        assert space.parse_genotype(text) == genotype and space.is_genotype_text(text)
+        assert not any(other.is_genotype_text(text) for other in others)
+        fields = json.loads(json.dumps(space.genotype_to_json(genotype)))
+        assert space.genotype_from_json(fields) == genotype
+        assert space.alive_set_for(genotype) == alive
+    with pytest.raises(ValueError):
+        space.genotype_from_json({})
+    with pytest.raises(ValueError):
+        space.parse_genotype(text[: len(text) // 2])
+
+
+@pytest.mark.parametrize("name", list_spaces())
+def test_every_space_builds_its_genotypes_with_its_training_recipes(name):
+    """For each dataset config, ``train_recipe`` names a recipe of conf/train.yaml whose ``network`` the space's
+    ``network`` takes; the network (narrowed to C=4) classifies a CIFAR-sized batch."""
+    space = get_space(name)
+    recipes = OmegaConf.load(REPO / "conf" / "train.yaml").recipes
+    genotype = space.genotype(space.random_single_path(torch.Generator().manual_seed(0)))
+    accepted = set(inspect.signature(space.network).parameters)
+    for dataset in sorted(p.stem for p in (REPO / "conf" / "dataset").glob("*.yaml")):
+        recipe = space.train_recipe(dataset)
+        assert recipe in recipes and set(recipes[recipe].network) <= accepted, (dataset, recipe)
+    network = dict(recipes[space.train_recipe("cifar10")].network)
+    net = space.network(genotype, 10, **{**network, "C": 4}).eval()
+    assert net(torch.randn(2, 3, 32, 32)).shape == (2, 10)

@@ -102,5 +102,5 @@ def test_a_partial_search_refuses_other_settings_and_keeps_its_files(tmp_path, m
         run_search(compose_search(SMALL + ["search_space.C=2", "search.repeats=1"]), out)
     assert (out / "config.yaml").read_text() == config and not (out / "rounds.csv").exists()
     # settings that only change speed may change
-    result = run_search(compose_search(SMALL + ["search_space.C=2", "search.threads=2"]), out)
+    result = run_search(compose_search(SMALL + ["search_space.C=2", "compute.threads=2"]), out)
     assert len(result["rounds"]) == 3

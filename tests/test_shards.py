@@ -118,7 +118,7 @@ def test_submitit_multirun_of_two_shards_then_merge(tmp_path):
     """``-m hydra/launcher=submitit_local study.shard=0,1``, then ``study.merge=true``: the unsharded study."""
     table_path = tmp_path / "bench.csv"
     write_fake_table(table_path, rows=8)
-    study = [*TINY, f"benchmark.path={table_path}", "study.num_archs=6", "study.proxies=[ntk]", "compute.num_threads=1",
+    study = [*TINY, f"benchmark.path={table_path}", "study.num_archs=6", "study.proxies=[ntk]", "compute.threads=1",
              "+proxy.ntk.network.C=2", "+proxy.ntk.inputs.batch_size=4"]
     sweep, merged = tmp_path / "sweep", tmp_path / "merged"
     proc = subprocess.run(

@@ -11,11 +11,11 @@ from hydra import compose, initialize_config_dir
 from search_spaces import get_space
 from search_spaces.base import SearchSpace
 from search_spaces.darts import CELL_TYPES, OP_NAMES as DARTS_OPS, check_genotype
-from search_spaces.nasbench201 import OP_NAMES as NB201_OPS, parse_arch
+from search_spaces.nasbench201 import OP_NAMES as NB201_OPS, NASBench201Space, parse_arch
 from tenas.errors import TenasError
 from tenas.ranking import Ranking
 from tenas.search import run_search
-from tenas.strategies import STRATEGIES, evolve, sample
+from tenas.strategies import STRATEGIES, StrategyRun, evolve, sample
 from tests.conftest import REPO
 from tests.threads import single_thread  # noqa: F401  (autouse: one torch thread)
 
@@ -102,21 +102,10 @@ def test_darts_mutate_changes_one_input_or_op_of_one_node():
 
 
 def test_a_space_without_random_architectures_says_so():
-    class Bare(SearchSpace):
+    class Bare(NASBench201Space):  # a space that leaves both to SearchSpace
         name = "bare"
-        op_names = ("a",)
-
-        def edges_per_cell(self):
-            return {"cell": 1}
-
-        def build_supernet(self, num_classes, **options):
-            raise NotImplementedError
-
-        def genotype(self, alive):
-            return "a"
-
-        def genotype_to_json(self, genotype):
-            return {}
+        random_single_path = SearchSpace.random_single_path
+        mutate = SearchSpace.mutate
 
     with pytest.raises(NotImplementedError, match="random_single_path.*strategy=sample"):
         Bare().random_single_path(gen(0))
@@ -156,7 +145,7 @@ def count3x3(arch):
 def run_fake(strategy, out, settings, fail_after=None, repeats=2, seed=0):
     space = get_space("nasbench201")
     fake = CountConv3x3(fail_after)
-    alive, frame = STRATEGIES[strategy](space, [fake], RANKING, settings, repeats, seed, out)
+    alive, frame = STRATEGIES[strategy](StrategyRun(space, [fake], RANKING, repeats, seed, out), settings)
     return space.arch_text(alive), frame, fake
 
 
@@ -221,11 +210,11 @@ def test_resume_after_a_kill_or_a_smaller_budget(tmp_path, strategy, size_key, s
 
 def test_a_folder_with_other_settings_is_refused(tmp_path):
     space = get_space("nasbench201")
-    evolve(space, [CountConv3x3()], RANKING, {"population_size": 4, "budget": 6}, 1, 0, tmp_path, identity={"seed": 0, "p": 4})
+    evolve(StrategyRun(space, [CountConv3x3()], RANKING, 1, 0, tmp_path, identity={"seed": 0, "p": 4}), {"population_size": 4, "budget": 6})
     with pytest.raises(TenasError, match="other settings"):
-        evolve(space, [CountConv3x3()], RANKING, {"population_size": 5, "budget": 6}, 1, 0, tmp_path, identity={"seed": 0, "p": 5})
+        evolve(StrategyRun(space, [CountConv3x3()], RANKING, 1, 0, tmp_path, identity={"seed": 0, "p": 5}), {"population_size": 5, "budget": 6})
     with pytest.raises(TenasError, match="entry 0 holds"):  # without an identity: the stored architectures disagree
-        sample(space, [CountConv3x3()], RANKING, {"num_samples": 6}, 1, 7, tmp_path)
+        sample(StrategyRun(space, [CountConv3x3()], RANKING, 1, 7, tmp_path), {"num_samples": 6})
 
 
 # ----------------------------------------------------------------------------- end to end (real NTK; real data only where compared with the benchmark)

@@ -6,7 +6,11 @@ import sys
 
 import pandas as pd
 import pytest
+import torch
+from hydra import compose, initialize_config_dir
 
+from search_spaces import get_space, list_spaces
+from tenas.evaluate import study_identity, study_recipes
 from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
@@ -26,7 +30,7 @@ def write_job(root, name, payload, overrides, filename):
 
 def fake_search_multirun(root):
     for num, ((ranking, seed), acc) in enumerate(C10.items()):
-        payload = {"arch": ARCH, "seed": seed, "dataset": "npz", "ranking": ranking, "wall_time_s": 100.0 + seed,
+        payload = {"search_space": "nasbench201", "arch": ARCH, "seed": seed, "dataset": "npz", "ranking": ranking, "wall_time_s": 100.0 + seed,
                    "test_accuracy": {"cifar10": acc, "cifar100": acc - 20, "ImageNet16-120": acc - 50}}
         overrides = [f"seed={seed}", f"ranking={ranking}", "dataset=npz", "dataset.path=/data/x.npz", "benchmark.path=/b.csv", "search.repeats=3", "device=cuda"]
         write_job(root, f"{num}-seed{seed}", payload, overrides, "genotype.json")
@@ -58,18 +62,36 @@ def test_search_table_has_runs_and_mean_std(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporary files
 
 
+@pytest.mark.parametrize("name", list_spaces())
+def test_search_table_shows_the_genotype_each_space_writes(tmp_path, name):
+    """genotype.json as tenas.search writes it for every registered space: the run's arch is the genotype's one-line text."""
+    space = get_space(name)
+    genotype = space.genotype(space.random_single_path(torch.Generator().manual_seed(0)))
+    payload = {"search_space": name, **space.genotype_to_json(genotype), "seed": 0, "dataset": "npz", "ranking": "ntk", "wall_time_s": 1.0}
+    write_job(tmp_path, "0-seed0", payload, ["seed=0"], "genotype.json")
+    runs = pd.read_csv(summarize.summarize(tmp_path)["summary_runs.csv"])
+    assert runs["arch"].tolist() == [space.genotype_text(genotype)]
+
+
+def study_result(overrides, C, tau):
+    """correlations.json as tenas.evaluate writes it (its identity from the study's config), with made-up correlations."""
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(config_name="evaluate", overrides=overrides)
+    return {
+        **study_identity(cfg, study_recipes(cfg)), "num_archs": 100, "seconds_per_arch": 0.5 * C, "device": "cpu",
+        "correlations": {"ntk": {ds: {"kendall_tau": tau, "spearman_rho": 1.4 * tau, "n": 100} for ds in ("cifar10", "cifar100", "ImageNet16-120")}},
+    }
+
+
 def test_study_table_and_cli(tmp_path):
     for num, (C, tau) in enumerate([(3, -0.26), (8, -0.37)]):
-        payload = {
-            "seed": 0, "num_archs": 100, "study": {"num_archs": 100, "proxies": ["ntk"], "repeats": 1},
-            "scoring": {"ntk": {"C": C, "N": 1, "batch_size": 32}}, "seconds_per_arch": 0.5 * C, "device": "cpu",
-            "correlations": {"ntk": {ds: {"kendall_tau": tau, "spearman_rho": 1.4 * tau, "n": 100} for ds in ("cifar10", "cifar100", "ImageNet16-120")}},
-        }
-        write_job(tmp_path, f"{num}-C{C}", payload, [f"scoring.ntk.C={C}", "compute.workers=4"], "correlations.json")
+        overrides = [f"+proxy.ntk.network.C={C}", "compute.workers=4"]
+        write_job(tmp_path, f"{num}-C{C}", study_result(overrides + ["study.proxies=[ntk]"], C, tau), overrides, "correlations.json")
     proc = subprocess.run([sys.executable, "scripts/summarize.py", str(tmp_path), "--out", str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     table = pd.read_csv(tmp_path / "out" / "summary.csv")
-    assert table["ntk.C"].tolist() == [3, 8] and table["setting"].tolist() == ["scoring.ntk.C=3", "scoring.ntk.C=8"]
+    assert table["ntk.network.C"].tolist() == [3, 8] and table["setting"].tolist() == ["+proxy.ntk.network.C=3", "+proxy.ntk.network.C=8"]
+    assert table["ntk.inputs.batch_size"].tolist() == [32, 32]
     assert table["tau_ntk_cifar10"].tolist() == [-0.26, -0.37]
     assert table["rho_ntk_cifar100"].tolist() == pytest.approx([-0.364, -0.518])
     assert table["s_per_arch"].tolist() == [1.5, 4.0]

@@ -28,8 +28,13 @@ class DartsSpace(SearchSpace):
 
     name = "darts"
     op_names = OP_NAMES
+    settings = {
+        "C": {"kind": "int", "low": 1, "hint": "width of the scoring supernet"},
+        "cells": {"kind": "names", "choices": CELL_TYPES},
+        "stem_multiplier": {"kind": "int", "low": 1},
+    }
 
-    def __init__(self, C: int = 1, cells=CELL_TYPES, stem_multiplier: int = 1, **_ignored):
+    def __init__(self, C: int = 1, cells=CELL_TYPES, stem_multiplier: int = 1):
         self.C, self.cells, self.stem_multiplier = C, tuple(cells), stem_multiplier
 
     def edges_per_cell(self):
@@ -101,11 +106,38 @@ class DartsSpace(SearchSpace):
                     alive.masks[c][e, OP_NAMES.index(op)] = True
         return alive
 
+    def genotype_text(self, genotype) -> str:
+        return format_genotype(genotype)
+
+    def parse_genotype(self, value) -> Genotype:
+        """A checked genotype from its ``Genotype(...)`` text, its JSON dict or a genotype-like tuple."""
+        if isinstance(value, str):
+            return parse_genotype(value)
+        if isinstance(value, dict):
+            return genotype_from_dict(value)
+        return check_genotype(value)
+
+    def is_genotype_text(self, text: str) -> bool:
+        return text.startswith("Genotype")
+
     def genotype_to_json(self, genotype) -> dict:
         return {"genotype": genotype_to_dict(genotype), "genotype_repr": format_genotype(genotype)}
 
-    def network(self, genotype, C: int = 36, layers: int = 20, num_classes: int = 10, auxiliary: bool = True, imagenet: bool = False):
+    def genotype_from_json(self, fields: dict) -> Genotype:
+        """``genotype`` (JSON) and/or ``genotype_repr`` (text); when both are there they must agree."""
+        if "genotype" not in fields and "genotype_repr" not in fields:
+            raise ValueError(f"a {self.name} genotype file needs a 'genotype' or 'genotype_repr' field")
+        genotype = self.parse_genotype(fields["genotype"] if "genotype" in fields else fields["genotype_repr"])
+        if "genotype" in fields and "genotype_repr" in fields and self.parse_genotype(fields["genotype_repr"]) != genotype:
+            raise ValueError("its 'genotype' and 'genotype_repr' fields disagree")
+        return genotype
+
+    def network(self, genotype, num_classes: int, auxiliary: bool = False, C: int = 36, layers: int = 20, imagenet: bool = False):
+        """DARTS's evaluation network of ``genotype`` (20 cells, C=36 by default; the ImageNet stem with ``imagenet``)."""
         return network_for_genotype(genotype, C=C, layers=layers, num_classes=num_classes, auxiliary=auxiliary, imagenet=imagenet)
+
+    def train_recipe(self, dataset: str) -> str:
+        return "darts_imagenet" if dataset == "imagenet" else "darts_cifar"
 
 
 __all__ = [

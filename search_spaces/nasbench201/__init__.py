@@ -13,8 +13,13 @@ from search_spaces.nasbench201.ops import OP_NAMES, OPS
 class NASBench201Space(SearchSpace):
     name = "nasbench201"
     op_names = OP_NAMES
+    settings = {
+        "C": {"kind": "int", "low": 1, "hint": "stem width of the scoring supernet"},
+        "N": {"kind": "int", "low": 1, "hint": "cells per stage"},
+    }
+    has_benchmark = True
 
-    def __init__(self, C: int = 3, N: int = 1, **_ignored):
+    def __init__(self, C: int = 3, N: int = 1):
         self.C, self.N = C, N
 
     def edges_per_cell(self):
@@ -54,11 +59,27 @@ class NASBench201Space(SearchSpace):
         ops[edge] = others[int(torch.randint(len(others), (1,), generator=generator))]
         return self._single_path(ops)
 
+    def parse_genotype(self, value) -> str:
+        """The architecture string, checked (ValueError with a one-line reason)."""
+        return format_arch(parse_arch(value))
+
+    def is_genotype_text(self, text: str) -> bool:
+        return text.startswith("|")
+
     def genotype_to_json(self, genotype: str) -> dict:
         return {"arch": genotype}
 
-    def network(self, genotype: str, C: int = 16, N: int = 5, num_classes: int = 10):
+    def genotype_from_json(self, fields: dict) -> str:
+        if "arch" not in fields:
+            raise ValueError(f"a {self.name} genotype file needs an 'arch' field")
+        return self.parse_genotype(fields["arch"])
+
+    def network(self, genotype: str, num_classes: int, auxiliary: bool = False, C: int = 16, N: int = 5):
+        """The benchmark's network of ``genotype`` (C=16, N=5 by default); it has no auxiliary head (``auxiliary`` is ignored)."""
         return network_for_arch(genotype, C=C, N=N, num_classes=num_classes)
+
+    def train_recipe(self, dataset: str) -> str:
+        return "nasbench201"
 
 
 __all__ = ["NASBench201Space", "NB201Network", "network_for_arch", "parse_arch", "format_arch", "OP_NAMES", "OPS", "EDGES"]

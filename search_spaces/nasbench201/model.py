@@ -9,21 +9,33 @@ A *fused* cell (the scoring supernet's) computes the same function faster: all
 alive ReLU-conv-BN ops that read the same node share one ReLU call (that of the
 first such op, so ReLU hooks still see every node's pattern); those of one
 kernel size share one convolution (outputs stacked along channels) and one
-BatchNorm call over the stacked channels (per-channel, so identical; running
-statistics are written back to each op's BatchNorm); the parameter-free pooling
-of a node is computed once for all its edges. Parameters and buffers stay in the
-per-op modules, so state dicts, ``named_parameters`` and NTK columns are those of
-the unfused network; forward hooks on the conv and BN modules of the ops do not fire.
+BatchNorm call over the stacked channels
+(:func:`search_spaces.fusion.stacked_relu_conv_bn`: per channel, so identical;
+running statistics are written back to each op's BatchNorm); the parameter-free
+pooling of a node is computed once for all its edges. Parameters and buffers stay
+in the per-op modules, so state dicts, ``named_parameters`` and NTK columns are
+those of the unfused network; forward hooks on the conv and BN modules of the ops
+do not fire.
+
+A *masked* forward (``with net.masked(net.op_mask(alive))``) weighs every op of
+every edge by a 0/1 mask instead of reading the alive-set: the same function (an
+op whose mask is 0 adds an exact zero, and its parameters get zero gradients),
+but a tensor input, so ``torch.func.vmap`` over a stack of masks runs many
+alive-sets of one supernet as one batched computation (a search's
+``compute.candidate_batch``, :func:`tenas.ntk.candidate_condition_numbers`).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from search_spaces.base import AliveSet, Supernet
+from search_spaces.fusion import stacked_relu_conv_bn
 from search_spaces.nasbench201.genotype import EDGES, NUM_NODES, parse_arch
-from search_spaces.nasbench201.ops import OP_NAMES, OPS, ReLUConvBN
+from search_spaces.nasbench201.ops import OP_NAMES, OPS
+from search_spaces.ops import ReLUConvBN
 
 CELL = "cell"
 
@@ -64,6 +76,26 @@ class Cell(nn.Module):
             nodes.append(total if total is not None else torch.zeros_like(x))
         return nodes[-1]
 
+    def forward_masked(self, x, mask: torch.Tensor):
+        """The forward with ``mask[k, o]`` (0/1, ``[edges, ops]`` in ``OP_NAMES`` order) saying whether
+        op ``o`` of edge ``k`` is alive: each edge outputs the mean of its alive ops, zero if none."""
+        count = mask.sum(-1).clamp(min=1)
+        nodes = [x]
+        k = 0
+        for j in range(1, NUM_NODES):
+            total = None
+            for i in range(j):
+                edge, out = self.edges[k], None
+                for o, op in enumerate(OP_NAMES):
+                    if op in edge:
+                        y = mask[k, o] * edge[op](nodes[i])
+                        out = y if out is None else out + y
+                out = out / count[k]
+                total = out if total is None else total + out
+                k += 1
+            nodes.append(total)
+        return nodes[-1]
+
     def _forward_fused(self, x, alive_ops: list[list[str]]):
         edge_out: list[torch.Tensor | None] = [None] * len(EDGES)
         nodes = [x]
@@ -83,8 +115,8 @@ class Cell(nn.Module):
                 convs = [(k, op) for k in OUT_EDGES[i] for op in alive_ops[k] if op == kind]
                 if convs:
                     blocks = [self.edges[k][op] for k, op in convs]
-                    relu = blocks[0][0](src) if relu is None else relu
-                    conv_out.update(zip(convs, _relu_conv_bn(blocks, src, relu)))
+                    relu = blocks[0].relu(src) if relu is None else relu
+                    conv_out.update(zip(convs, stacked_relu_conv_bn(blocks, src, relu)))
             pooled = None
             for k in OUT_EDGES[i]:
                 ops = alive_ops[k]
@@ -104,36 +136,6 @@ class Cell(nn.Module):
                     out = out + extra
                 edge_out[k] = out / len(ops) if len(ops) > 1 else out
         return nodes[-1]
-
-
-def _relu_conv_bn(blocks: list[ReLUConvBN], x: torch.Tensor, relu: torch.Tensor) -> list[torch.Tensor]:
-    """Outputs of stride-1 ReLU-conv-BN ``blocks`` of one kernel size on the same input ``x``
-    (``relu`` = ReLU(x)), as one convolution and one BatchNorm over stacked channels.
-
-    Falls back to one call per block when their BatchNorms differ in mode or settings,
-    or use a cumulative average (``momentum=None``), which stacking could not reproduce.
-    """
-    bns = [b[2] for b in blocks]
-    first = bns[0]
-    settings = [(bn.training, bn.track_running_stats, bn.affine, bn.momentum, bn.eps) for bn in bns]
-    if first.momentum is None or not first.affine or any(s != settings[0] for s in settings):
-        return [b(x) for b in blocks]
-    conv = blocks[0][1]
-    y = F.conv2d(relu, torch.cat([b[1].weight for b in blocks]), None, 1, conv.padding)
-    weight, bias = torch.cat([bn.weight for bn in bns]), torch.cat([bn.bias for bn in bns])
-    widths = [bn.num_features for bn in bns]
-    if not first.track_running_stats:
-        y = F.batch_norm(y, None, None, weight, bias, True, 0.0, first.eps)
-    else:
-        mean, var = torch.cat([bn.running_mean for bn in bns]), torch.cat([bn.running_var for bn in bns])
-        y = F.batch_norm(y, mean, var, weight, bias, first.training, first.momentum, first.eps)
-        if first.training:
-            with torch.no_grad():
-                for bn, m, v in zip(bns, mean.split(widths), var.split(widths)):
-                    bn.running_mean.copy_(m)
-                    bn.running_var.copy_(v)
-                    bn.num_batches_tracked.add_(1)
-    return list(y.split(widths, 1))
 
 
 class ResidualReduction(nn.Module):
@@ -180,23 +182,49 @@ class NB201Network(Supernet):
         for e, ops in enumerate(candidate_ops):
             for op in ops:
                 masks[e, OP_NAMES.index(op)] = True
+        self._mask = None
         self.set_alive(AliveSet(OP_NAMES, {CELL: masks}))
 
     def set_alive(self, alive: AliveSet) -> None:
+        self._check(alive)
+        if getattr(self, "_built", None) is None:
+            self._built = alive.masks[CELL].clone()
+        self.alive = alive
+        self._alive_ops = [alive.alive_ops(CELL, e) for e in range(len(EDGES))]
+
+    def _check(self, alive: AliveSet) -> None:
         if alive.op_names != OP_NAMES or set(alive.masks) != {CELL}:
             raise ValueError("not a NAS-Bench-201 alive-set")
         built = getattr(self, "_built", None)
         if built is not None and bool((alive.masks[CELL] & ~built).any()):
             raise ValueError("alive-set switches on an op this network does not hold")
-        if built is None:
-            self._built = alive.masks[CELL].clone()
-        self.alive = alive
-        self._alive_ops = [alive.alive_ops(CELL, e) for e in range(len(EDGES))]
+
+    supports_op_masks = True
+
+    def op_mask(self, alive: AliveSet) -> torch.Tensor:
+        """``alive`` as the float 0/1 mask ``[edges, ops]`` of :meth:`masked`, on the network's device."""
+        self._check(alive)
+        return alive.masks[CELL].to(self.classifier.weight)
+
+    @contextmanager
+    def masked(self, mask: torch.Tensor):
+        """Inside the block the forward weighs the ops by ``mask`` (:meth:`op_mask`; under
+        ``vmap`` one of a batch of masks) instead of reading the alive-set."""
+        previous, self._mask = self._mask, mask
+        try:
+            yield self
+        finally:
+            self._mask = previous
 
     def forward(self, x):
         x = self.stem(x)
         for layer in self.cells:
-            x = layer(x, self._alive_ops) if isinstance(layer, Cell) else layer(x)
+            if not isinstance(layer, Cell):
+                x = layer(x)
+            elif self._mask is not None:
+                x = layer.forward_masked(x, self._mask)
+            else:
+                x = layer(x, self._alive_ops)
         x = self.pool(self.lastact(x)).flatten(1)
         return self.classifier(x)
 

@@ -7,6 +7,8 @@ Engine: :func:`jacobian`, :func:`ntk_matrix`, :func:`condition_number`. Toolkit:
 """
 from tenas.ntk.empirical import (
     DEGENERATE_KAPPA,
+    candidate_condition_numbers,
+    candidate_ntk_matrices,
     condition_number,
     jacobian,
     ntk_condition_number,
@@ -18,7 +20,7 @@ from tenas.ntk.dynamics import LinearizedPrediction, gradient_descent, gradient_
 from tenas.ntk.kernel import empirical_ntk
 from tenas.ntk.spectrum import Spectrum, kernel_spectrum
 
-__all__ = ["DEGENERATE_KAPPA", "condition_number", "jacobian", "ntk_condition_number", "ntk_matrix", "select_parameters"]
+__all__ = ["DEGENERATE_KAPPA", "candidate_condition_numbers", "candidate_ntk_matrices", "condition_number", "jacobian", "ntk_condition_number", "ntk_matrix", "select_parameters"]
 __all__ += [
     "empirical_ntk",
     "kernel_spectrum",

@@ -94,25 +94,84 @@ def jacobian(
     model's own mode. Columns follow :func:`select_parameters`; a selected
     parameter the forward does not use (a switched-off op) has zero columns.
     """
-    if chunk_size is not None and int(chunk_size) < 1:
-        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size}")
-    chosen = select_parameters(model, params)
-    names = [n for n, _ in chosen]
-    fixed = {n: p.detach() for n, p in model.named_parameters()}
+    _check_chunk_size(chunk_size)
+    names, fixed = _parameters(model, params)
+
     def outputs_of(selected: dict[str, torch.Tensor]) -> torch.Tensor:
         with fast_backward_ops():
             logits = _logits(functional_call(model, {**fixed, **selected}, (inputs,)))
         return logits.reshape(-1) if per_class else logits.sum(1)
 
     with untouched(model, train), _batch_statistics_only(model), torch.enable_grad():
-        outputs, pullback = vjp(outputs_of, {n: fixed[n] for n in names})
-        m = outputs.shape[0]
-        step = m if not chunk_size else int(chunk_size)
-        eye = torch.eye(m, dtype=outputs.dtype, device=outputs.device)
-        blocks = []
-        for start in range(0, m, step):
-            (grads,) = vmap(pullback)(eye[start : start + step])
-            blocks.append(torch.cat([grads[n].reshape(grads[n].shape[0], -1) for n in names], dim=1))
+        return _rows(outputs_of, names, fixed, chunk_size)
+
+
+def candidate_ntk_matrices(
+    net: nn.Module,
+    inputs: torch.Tensor,
+    alive_sets: list,
+    *,
+    params: ParamSelector = "weight",
+    train: bool | None = True,
+    per_class: bool = False,
+    chunk_size: int | None = 8,
+) -> torch.Tensor:
+    """The NTKs ``[len(alive_sets), n, n]`` of one supernet under several alive-sets, batched.
+
+    ``net`` is a supernet with ``op_mask(alive)`` and ``masked(mask)`` (see
+    :class:`search_spaces.base.Supernet`): its forward then weighs every op by the
+    alive-set's 0/1 mask, so one ``vmap`` over the masks scores all the alive-sets in
+    one computation (peak memory grows with their number). Each kernel equals
+    :func:`ntk_matrix` of ``net`` under that alive-set up to float rounding: a
+    switched-off op adds an exact zero to its edge and gets zero columns.
+    Options as in :func:`jacobian`.
+    """
+    _check_chunk_size(chunk_size)
+    names, fixed = _parameters(net, params)
+    masks = torch.stack([net.op_mask(alive) for alive in alive_sets]).to(inputs.device)
+
+    def kernel(mask: torch.Tensor) -> torch.Tensor:
+        def outputs_of(selected: dict[str, torch.Tensor]) -> torch.Tensor:
+            with fast_backward_ops(), net.masked(mask):
+                logits = _logits(functional_call(net, {**fixed, **selected}, (inputs,)))
+            return logits.reshape(-1) if per_class else logits.sum(1)
+
+        J = _rows(outputs_of, names, fixed, chunk_size)
+        return J @ J.T
+
+    with untouched(net, train), _batch_statistics_only(net), torch.enable_grad():
+        return vmap(kernel)(masks)
+
+
+def candidate_condition_numbers(net: nn.Module, inputs: torch.Tensor, alive_sets: list, *,
+                                fallback: float = DEGENERATE_KAPPA, **options) -> list[float]:
+    """κ of ``net`` under each of ``alive_sets``, batched (:func:`candidate_ntk_matrices`); the
+    same values as :func:`ntk_condition_number` under each alive-set, up to float rounding."""
+    return [condition_number(K, fallback=fallback) for K in candidate_ntk_matrices(net, inputs, alive_sets, **options)]
+
+
+def _check_chunk_size(chunk_size) -> None:
+    if chunk_size is not None and int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size}")
+
+
+def _parameters(model: nn.Module, params: ParamSelector) -> tuple[list[str], dict[str, torch.Tensor]]:
+    """The selected parameters' names and every parameter, detached."""
+    names = [n for n, _ in select_parameters(model, params)]
+    return names, {n: p.detach() for n, p in model.named_parameters()}
+
+
+def _rows(outputs_of, names: list[str], fixed: dict[str, torch.Tensor], chunk_size: int | None) -> torch.Tensor:
+    """Jacobian rows ``[m, P]`` of ``outputs_of`` (selected parameters -> ``m`` outputs): one forward,
+    then the pullback batched over one-hot cotangents, ``chunk_size`` at a time."""
+    outputs, pullback = vjp(outputs_of, {n: fixed[n] for n in names})
+    m = outputs.shape[0]
+    step = m if not chunk_size else int(chunk_size)
+    eye = torch.eye(m, dtype=outputs.dtype, device=outputs.device)
+    blocks = []
+    for start in range(0, m, step):
+        (grads,) = vmap(pullback)(eye[start : start + step])
+        blocks.append(torch.cat([grads[n].reshape(grads[n].shape[0], -1) for n in names], dim=1))
     return torch.cat(blocks, 0)
 
 

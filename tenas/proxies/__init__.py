@@ -42,12 +42,23 @@ class Proxy:
     needs_targets: bool = False
     doc: str = ""
     min_batch_size: int = 1  # fewest samples per forward the score means anything with (NTK: 2)
+    batched: Callable[..., list[float]] | None = None  # (supernet, inputs, alive_sets, **options) -> scores
 
     def __call__(self, model, inputs, **options) -> float:
         """The score as a float; NaN (and a warning) when the function's answer is not finite."""
-        value = float(self.fn(model, inputs, **options))
+        return self._finite(self.fn(model, inputs, **options))
+
+    def score_candidates(self, net, inputs, alive_sets, **options) -> list[float]:
+        """The scores of supernet ``net`` under each of ``alive_sets`` in one batched computation
+        (the ``batched`` function; the same values as one call per alive-set, up to float rounding)."""
+        if self.batched is None:
+            raise ValueError(f"proxy {self.name} has no batched form")
+        return [self._finite(v) for v in self.batched(net, inputs, alive_sets, **options)]
+
+    def _finite(self, value) -> float:
+        value = float(value)
         if not math.isfinite(value):
-            warnings.warn(f"proxy {self.name}: non-finite score {value}; returning NaN", RuntimeWarning, stacklevel=2)
+            warnings.warn(f"proxy {self.name}: non-finite score {value}; returning NaN", RuntimeWarning, stacklevel=3)
             return float("nan")
         return value
 
@@ -55,18 +66,22 @@ class Proxy:
 PROXIES: dict[str, Proxy] = {}
 
 
-def register_proxy(name: str, *, higher_is_better: bool, needs_targets: bool = False, min_batch_size: int = 1):
+def register_proxy(name: str, *, higher_is_better: bool, needs_targets: bool = False, min_batch_size: int = 1,
+                   batched: Callable[..., list[float]] | None = None):
     """Decorator: register ``fn(model, inputs, **options) -> float`` as proxy ``name``.
 
     ``needs_targets``: the function takes ``targets=`` (a LongTensor of class indices,
     one per input sample), which the search and the study then draw with the inputs.
     ``min_batch_size``: the smallest ``inputs.batch_size`` the score is defined for
     (:meth:`tenas.scoring.ScoringRecipe.check` refuses smaller ones).
+    ``batched``: optional ``(supernet, inputs, alive_sets, **options) -> list of scores``, the
+    same scores for many alive-sets of one supernet in one computation (a search's
+    ``compute.candidate_batch``; see :func:`tenas.ntk.candidate_condition_numbers`).
     """
 
     def deco(fn):
         summary = (fn.__doc__ or "").strip().splitlines()
-        PROXIES[name] = Proxy(name, fn, higher_is_better, needs_targets, summary[0] if summary else "", min_batch_size)
+        PROXIES[name] = Proxy(name, fn, higher_is_better, needs_targets, summary[0] if summary else "", min_batch_size, batched)
         return fn
 
     return deco

@@ -86,9 +86,9 @@ def build_plan(cfg: DictConfig, recipes, dataset, device: torch.device) -> Scori
 _WORKER_PLAN: ScoringPlan | None = None
 
 
-def _init_worker(plan: ScoringPlan, num_threads: int) -> None:
+def _init_worker(plan: ScoringPlan, threads: int) -> None:
     global _WORKER_PLAN
-    torch.set_num_threads(num_threads)
+    torch.set_num_threads(threads)
     _WORKER_PLAN = plan
 
 
@@ -96,8 +96,9 @@ def _score_in_worker(index: int, arch: str) -> dict:
     return score_architecture(_WORKER_PLAN, index, arch)
 
 
-def score_all(plan: ScoringPlan, todo, checkpoint: Checkpoint, workers: int, num_threads: int, total: int) -> None:
-    """Score the ``(index, arch)`` pairs of ``todo``, appending each finished row to ``checkpoint``."""
+def score_all(plan: ScoringPlan, todo, checkpoint: Checkpoint, workers: int, threads: int, total: int) -> None:
+    """Score the ``(index, arch)`` pairs of ``todo`` in ``workers`` processes of ``threads`` torch threads each
+    (``compute.workers``, ``compute.threads``; one: in this process), appending each finished row to ``checkpoint``."""
     from tqdm import tqdm
 
     bar = tqdm(total=total, initial=total - len(todo), unit="arch", desc="scoring", dynamic_ncols=True, file=sys.stderr)
@@ -108,7 +109,7 @@ def score_all(plan: ScoringPlan, todo, checkpoint: Checkpoint, workers: int, num
                 bar.update()
             return
         context = get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(plan, num_threads)) as pool:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(plan, threads)) as pool:
             pending = iter(todo)
             running = {pool.submit(_score_in_worker, i, a) for i, a in islice(pending, 2 * workers)}
             try:
