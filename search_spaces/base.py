@@ -35,10 +35,6 @@ class AliveSet:
     def full(cls, op_names, edges_per_cell: dict[str, int]) -> "AliveSet":
         return cls(tuple(op_names), {c: torch.ones(e, len(op_names), dtype=torch.bool) for c, e in edges_per_cell.items()})
 
-    @property
-    def cell_types(self) -> tuple[str, ...]:
-        return tuple(self.masks)
-
     def op_index(self, op: str) -> int:
         try:
             return self.op_names.index(op)
@@ -47,9 +43,6 @@ class AliveSet:
 
     def alive_ops(self, cell_type: str, edge: int) -> list[str]:
         return [self.op_names[i] for i in torch.nonzero(self.masks[cell_type][edge]).flatten().tolist()]
-
-    def is_alive(self, cell_type: str, edge: int, op: str) -> bool:
-        return bool(self.masks[cell_type][edge, self.op_index(op)])
 
     def without(self, cell_type: str, edge: int, op: str | None = None) -> "AliveSet":
         """A copy with ``op`` switched off on ``edge`` (every op of the edge when ``op`` is None)."""
@@ -74,9 +67,6 @@ class AliveSet:
     def is_single_path(self) -> bool:
         """True when every edge that has any op alive has exactly one."""
         return all(bool(((m.sum(1) == 1) | (m.sum(1) == 0)).all()) for m in self.masks.values())
-
-    def to_dict(self) -> dict:
-        return {c: [self.alive_ops(c, e) for e in range(m.shape[0])] for c, m in self.masks.items()}
 
     def __eq__(self, other) -> bool:
         return (
