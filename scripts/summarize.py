@@ -106,17 +106,11 @@ def study_runs(paths: list[Path]) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows).sort_values(["setting", "seed"], kind="stable").reset_index(drop=True)
 
 
-def markdown_table(frame: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
-    """A GitHub Markdown table of ``frame`` (floats through ``floatfmt``, NaN as an em dash)."""
-
-    def cell(value) -> str:
-        if isinstance(value, float):
-            return "—" if value != value else floatfmt.format(value)
-        return str(value).replace("|", "\\|")
-
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + " --- |" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
+def markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
+    """A GitHub Markdown table of ``frame`` (pandas' ``to_markdown``, i.e. tabulate): floats through
+    ``floatfmt``, NaN as an em dash, pipes inside cells (architecture strings) escaped."""
+    escaped = frame.apply(lambda col: col.map(lambda v: v.replace("|", "\\|") if isinstance(v, str) else v))
+    return escaped.to_markdown(index=False, tablefmt="github", floatfmt=floatfmt, missingval="—") + "\n"
 
 
 def mean_std_table(agg: pd.DataFrame) -> pd.DataFrame:
@@ -146,9 +140,9 @@ def summarize(multirun_dir, out_dir=None) -> dict[str, Path]:
         written["summary.csv"] = atomic_write_csv(out_dir / "summary.csv", agg)
         sections += [
             "## Searches: NAS-Bench-201 test accuracy (%) of the found architecture, mean ± std (ddof=1) over seeds\n",
-            markdown_table(mean_std_table(agg), "{:.1f}"),
+            markdown_table(mean_std_table(agg), ".1f"),
             "\n## Runs\n",
-            markdown_table(runs, "{:.2f}"),
+            markdown_table(runs, ".2f"),
         ]
     if studies:
         table = study_runs(studies)
