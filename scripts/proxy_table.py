@@ -8,7 +8,7 @@ A study folder may be finished or still running: its ``checkpoint.jsonl`` rows a
 (a study scores architectures in its seeded sample order, so a partial study is the start of its
 sample). ``--naslib`` is the per-architecture CSV of ``scripts/naslib_agreement.py`` (the ~725
 architectures of NASLib's file, NAS-Bench-Suite-Zero protocol). For each proxy the table uses the
-first study that scored it, else the NASLib architectures. Kendall τ and Spearman ρ are against the
+sample that scored it on the most architectures (a study or the NASLib architectures). Kendall τ and Spearman ρ are against the
 benchmark's 200-epoch test accuracy on CIFAR-10 / CIFAR-100 / ImageNet16-120; every proxy is scored
 on CIFAR-10 images.
 """
@@ -66,13 +66,14 @@ def main(argv=None) -> None:
     benchmark = pd.read_csv(args.benchmark)
     by_arch = benchmark.set_index("arch_str")
 
-    sources: dict[str, tuple[str, pd.Series, pd.DataFrame, float | None]] = {}
+    # each proxy's samples: (where, scores, their benchmark rows, seconds per architecture)
+    samples: dict[str, list[tuple[str, pd.Series, pd.DataFrame, float | None]]] = {}
     for folder in args.study:
         proxies, frame = study_rows(folder, benchmark)
         for p in proxies:
-            if p not in sources and p in frame:
+            if p in frame:
                 seconds = frame[f"seconds_{p}"].mean() if f"seconds_{p}" in frame else None
-                sources[p] = (f"study {folder.name}", frame[p], frame, seconds)
+                samples.setdefault(p, []).append((f"study {folder.name}", frame[p], frame, seconds))
     agreement = {}
     if args.naslib:
         naslib = pd.read_csv(args.naslib)
@@ -86,9 +87,9 @@ def main(argv=None) -> None:
                 "ours_vs_val": rank_correlations(ours, part["val_accuracy"])["spearman_rho"],
                 "naslib_vs_val": rank_correlations(theirs, part["val_accuracy"])["spearman_rho"],
             }
-            if p not in sources:
-                frame = by_arch.loc[part["arch"]].reset_index()
-                sources[p] = ("NASLib's archs", pd.Series(ours), frame, float(part["seconds"].mean()))
+            frame = by_arch.loc[part["arch"]].reset_index()
+            samples.setdefault(p, []).append(("NASLib's archs", pd.Series(ours), frame, float(part["seconds"].mean())))
+    sources = {p: max(found, key=lambda sample: int(np.isfinite(sample[1].to_numpy(float)).sum())) for p, found in samples.items()}
 
     print("| proxy | better | n | sample | τ C10 / C100 / IN16 | ρ C10 / C100 / IN16 | ρ with NASLib's scores (n) | ρ with NASLib val. acc.: ours / NASLib's | s/arch (1 CPU core) | published |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
