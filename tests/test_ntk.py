@@ -48,8 +48,6 @@ def _images(n=32, size=32):
 
 
 def darts_scoring_supernet():
-    from search_spaces.darts import DartsNetwork
-
     space = get_space("darts")
     assert space.C == 1
     net = space.build_supernet(num_classes=10)

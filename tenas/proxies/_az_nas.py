@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tenas.proxies._common import untouched
+from tenas.state import untouched
 
 #: Score of a degenerate network where the reference returns ``-inf`` (or NaN mapped to
 #: ``-inf``): a feature map with no variance at all (an all-zero cell output), for

@@ -1,9 +1,7 @@
-"""What proxy implementations share: leaving the model and the RNG as found, and reading logits."""
+"""What proxy implementations share: reading logits."""
 from __future__ import annotations
 
 import torch
-
-from tenas.state import untouched  # noqa: F401  (re-exported for proxy modules)
 
 
 def logits(output) -> torch.Tensor:

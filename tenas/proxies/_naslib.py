@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tenas.proxies._common import logits, untouched
+from tenas.proxies._common import logits
+from tenas.state import untouched
 
 #: The layers NASLib scores (``p_utils.get_layer_metric_array``).
 LAYER_TYPES = (nn.Conv2d, nn.Linear)

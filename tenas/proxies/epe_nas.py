@@ -25,7 +25,8 @@ from torch import nn
 
 from tenas.proxies import register_proxy
 from tenas.proxies._activations import as_list
-from tenas.proxies._common import logits, untouched
+from tenas.proxies._common import logits
+from tenas.state import untouched
 
 EPS = 1e-5
 

@@ -20,7 +20,7 @@ import math
 import torch
 
 from tenas.proxies import register_proxy
-from tenas.proxies._common import untouched
+from tenas.state import untouched
 from tenas.proxies._naslib import LAYER_TYPES, cross_entropy, one_batch, unfused
 
 

@@ -11,7 +11,7 @@ Direction: higher is better (Abdelfattah et al. 2021; the file's ρ with val_acc
 from __future__ import annotations
 
 from tenas.proxies import register_proxy
-from tenas.proxies._common import untouched
+from tenas.state import untouched
 from tenas.proxies._naslib import total, weight_gradients
 
 

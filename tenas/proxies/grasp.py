@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from tenas.proxies import register_proxy
-from tenas.proxies._common import untouched
+from tenas.state import untouched
 from tenas.proxies._naslib import total, weight_gradients
 
 

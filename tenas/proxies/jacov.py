@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from tenas.proxies import register_proxy
-from tenas.proxies._common import logits, untouched
+from tenas.proxies._common import logits
+from tenas.state import untouched
 from tenas.proxies._naslib import one_batch
 
 K = 1e-5

@@ -30,7 +30,7 @@ from torch import nn
 
 from tenas.proxies import register_proxy
 from tenas.proxies._activations import as_list, forward_hooks
-from tenas.proxies._common import untouched
+from tenas.state import untouched
 
 
 def min_correlation_eigenvalue(feature: torch.Tensor) -> float:

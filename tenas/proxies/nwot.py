@@ -22,7 +22,7 @@ from torch import nn
 
 from tenas.proxies import register_proxy
 from tenas.proxies._activations import as_list, forward_hooks, relus
-from tenas.proxies._common import untouched
+from tenas.state import untouched
 
 
 def relu_code_kernel(model: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ lower is the direction that carries information. Degenerate case: 0.
 from __future__ import annotations
 
 from tenas.proxies import register_proxy
-from tenas.proxies._common import untouched
+from tenas.state import untouched
 from tenas.proxies._naslib import total, weight_gradients
 
 

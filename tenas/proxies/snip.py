@@ -12,7 +12,7 @@ network whose output ignores every weight scores 0.
 from __future__ import annotations
 
 from tenas.proxies import register_proxy
-from tenas.proxies._common import untouched
+from tenas.state import untouched
 from tenas.proxies._naslib import total, weight_gradients
 
 

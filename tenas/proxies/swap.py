@@ -26,7 +26,7 @@ from torch import nn
 
 from tenas.proxies import register_proxy
 from tenas.proxies._activations import as_list, distinct_rows, forward_hooks, gaussian_init_, relus, seed_from
-from tenas.proxies._common import untouched
+from tenas.state import untouched
 
 
 def swap_count(model: nn.Module, x: torch.Tensor) -> int:

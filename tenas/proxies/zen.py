@@ -31,7 +31,7 @@ from torch import nn
 
 from tenas.proxies import register_proxy
 from tenas.proxies._activations import as_list, forward_hooks, gaussian_init_, seed_from
-from tenas.proxies._common import untouched
+from tenas.state import untouched
 
 
 def pre_gap_features(model: nn.Module, x: torch.Tensor, feature_module: str | None = None) -> torch.Tensor:

@@ -27,7 +27,8 @@ from torch import nn
 
 from tenas.proxies import register_proxy
 from tenas.proxies._activations import as_list
-from tenas.proxies._common import logits, untouched
+from tenas.proxies._common import logits
+from tenas.state import untouched
 
 
 def zico_from_gradients(grads: dict[str, list[torch.Tensor]]) -> float:
