@@ -200,6 +200,7 @@ class NB201Network(Supernet):
             raise ValueError("alive-set switches on an op this network does not hold")
 
     supports_op_masks = True
+    cell_edges = {CELL: EDGES}  # (target node, source node) of each edge, for the architecture priors
 
     def op_mask(self, alive: AliveSet) -> torch.Tensor:
         """``alive`` as the float 0/1 mask ``[edges, ops]`` of :meth:`masked`, on the network's device."""
