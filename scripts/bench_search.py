@@ -85,7 +85,7 @@ def main() -> None:
             rest = wall - split["ntk"] - split["linear_regions"]
             walls.append(wall)
             archs.append(result["arch"])
-            accuracy = result.get("test_accuracy", {}).get("cifar10")
+            accuracy = result.get("test_accuracies", {}).get("cifar10")
             print(
                 f"bench_search {label} run {run + 1}: {wall:.1f}s = NTK {split['ntk']:.1f}s + #LR {split['linear_regions']:.1f}s + rest {rest:.1f}s; "
                 f"{result['arch']}" + (f" (CIFAR-10 test {accuracy:.2f}%)" if accuracy is not None else ""),

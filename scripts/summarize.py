@@ -51,26 +51,30 @@ def search_runs(paths: list[Path]) -> pd.DataFrame:
     rows = []
     for path in paths:
         result = json.loads(path.read_text())
-        accuracy = result.get("test_accuracy", {})
+        accuracy = result.get("test_accuracies", {})
         rows.append({
             "job": path.parent.name,
             "setting": setting_of(path.parent),
             "ranking": result.get("ranking"),
             "dataset": result.get("dataset"),
+            "searched_for": result.get("benchmark_dataset", "cifar10"),
+            "test_accuracy": result.get("test_accuracy", float("nan")),
             "seed": result.get("seed"),
             "arch": architecture_from_json(result).text(),
             **{ds: accuracy.get(ds, float("nan")) for ds in DATASETS},
             "search_s": result.get("wall_time_s"),
         })
-    return pd.DataFrame.from_records(rows).sort_values(["ranking", "dataset", "setting", "seed"], kind="stable").reset_index(drop=True)
+    return pd.DataFrame.from_records(rows).sort_values(["ranking", "dataset", "searched_for", "setting", "seed"], kind="stable").reset_index(drop=True)
 
 
 def aggregate_searches(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per ranking, dataset and setting: runs, mean and std (ddof=1) per benchmark dataset, mean seconds."""
+    """Per ranking, dataset, benchmark dataset searched for and setting: runs, mean and std (ddof=1) of the test
+    accuracy on the dataset searched for and on each benchmark dataset, mean seconds."""
     rows = []
-    for (ranking, dataset, setting), group in runs.groupby(["ranking", "dataset", "setting"], sort=True, dropna=False):
-        row = {"ranking": ranking, "dataset": dataset, "setting": setting, "runs": len(group), "seeds": ",".join(str(s) for s in group["seed"])}
-        for ds in DATASETS:
+    for (ranking, dataset, target, setting), group in runs.groupby(["ranking", "dataset", "searched_for", "setting"], sort=True, dropna=False):
+        row = {"ranking": ranking, "dataset": dataset, "searched_for": target, "setting": setting, "runs": len(group),
+               "seeds": ",".join(str(s) for s in group["seed"])}
+        for ds in ("test_accuracy", *DATASETS):
             row[f"{ds}_mean"] = group[ds].mean()
             row[f"{ds}_std"] = group[ds].std(ddof=1)
         row["search_s_mean"] = group["search_s"].mean()
@@ -115,8 +119,8 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
 
 def mean_std_table(agg: pd.DataFrame) -> pd.DataFrame:
     """The aggregate with 'mean ± std' cells (mean alone for a single run)."""
-    out = agg[["ranking", "dataset", "setting", "runs"]].copy()
-    for ds in DATASETS:
+    out = agg[["ranking", "dataset", "searched_for", "setting", "runs"]].copy()
+    for ds in ("test_accuracy", *DATASETS):
         out[ds] = [f"{m:.2f}" if s != s else f"{m:.2f} ± {s:.2f}" for m, s in zip(agg[f"{ds}_mean"], agg[f"{ds}_std"])]
     out["search s"] = agg["search_s_mean"].round(1)
     return out

@@ -88,6 +88,9 @@ class Supernet(nn.Module):
     #: inside ``with net.masked(mask):``, the forward weighs the ops by ``mask`` instead of reading
     #: ``alive`` (the same function), so ``torch.func.vmap`` over masks scores many alive-sets at once.
     supports_op_masks: bool = False
+    #: Per cell type, the ``(target node, source node)`` of each edge (node 0 the cell's input, the last node its
+    #: output), for proxies read off the genotype (:mod:`tenas.proxies.priors`); ``None``: the space does not say.
+    cell_edges: dict | None = None
 
     def set_alive(self, alive: AliveSet) -> None:
         self.alive = alive
@@ -166,6 +169,18 @@ class SearchSpace(abc.ABC):
             f"search space {self.name!r} cannot mutate architectures: implement mutate to use strategy=evolve"
         )
 
+    def all_archs(self) -> list[str]:
+        """Every architecture of the space as its text (a search on a score table needs them all)."""
+        raise NotImplementedError(f"search space {self.name!r} cannot list its architectures: implement all_archs "
+                                  "to search it on a score table (scorer=table)")
+
+    def crossover(self, first: AliveSet, second: AliveSet, generator: torch.Generator) -> AliveSet | None:
+        """A child of two single-path parents, each of its genes taken from one of them at random (FreeREA's
+        crossover, ``strategy.crossover``), differing from both parents; ``None`` when no such child exists."""
+        raise NotImplementedError(
+            f"search space {self.name!r} cannot cross architectures: implement crossover to use strategy.crossover=true"
+        )
+
     def arch_text(self, alive: AliveSet) -> str:
         """The one-line text of a single-path alive-set's architecture (its genotype's text)."""
         return self.genotype_text(self.genotype(alive))
@@ -210,6 +225,25 @@ class SearchSpace(abc.ABC):
 
 
 _SPACES: dict[str, type[SearchSpace]] = {}
+
+
+def cross_genes(first: AliveSet, second: AliveSet, genes: list[tuple[str, list[int]]], generator: torch.Generator,
+                tries: int = 32) -> AliveSet | None:
+    """Uniform crossover over ``genes`` (``(cell type, edges)`` groups copied whole from one parent): the first
+    of ``tries`` draws that differs from both parents, ``None`` when the parents differ in fewer than two genes
+    (every child is then one of them) or no draw differs."""
+    differing = [g for g in genes if not torch.equal(first.masks[g[0]][g[1]], second.masks[g[0]][g[1]])]
+    if len(differing) < 2:
+        return None
+    for _ in range(tries):
+        take = torch.randint(2, (len(differing),), generator=generator).tolist()
+        if 0 < sum(take) < len(differing):
+            masks = {c: m.clone() for c, m in first.masks.items()}
+            for (cell, edges), from_second in zip(differing, take):
+                if from_second:
+                    masks[cell][edges] = second.masks[cell][edges]
+            return AliveSet(first.op_names, masks)
+    return None
 
 
 def register_space(name: str):

@@ -54,7 +54,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from tenas.benchmark import DATASETS, load_benchmark
-from tenas.data import build_dataset
+from search_spaces.nasbench201 import NASBench201Space
+from tenas.data import benchmark_dataset_name, build_dataset, search_dataset
 from tenas.cli import run_or_exit
 from tenas.errors import TenasError
 from tenas.io import atomic_write_csv, atomic_write_json, atomic_write_text
@@ -127,6 +128,7 @@ def study_identity(cfg: DictConfig, recipes) -> dict:
         "seed": int(cfg.seed),
         "dataset": OmegaConf.to_container(cfg.dataset, resolve=True),
         "benchmark": str(cfg.benchmark.path),
+        "benchmark_dataset": benchmark_dataset_name(cfg.benchmark.get("dataset"), cfg.dataset.name),
         "study": {"proxies": [recipe.name for recipe in recipes], "repeats": int(cfg.study.repeats)},
         "proxy": {recipe.name: recipe.settings for recipe in recipes},
     }
@@ -187,7 +189,9 @@ def run_study(cfg: DictConfig, out_dir: Path, shards_dir: Path | None = None) ->
     sample = shard_slice(sample, shard, num_shards)
     ranking = study_ranking(cfg)
     recipes = study_recipes(cfg)
-    dataset = build_dataset(cfg.dataset)
+    dataset, target, note = search_dataset(cfg, NASBench201Space(), build_dataset(cfg.dataset))
+    if note:
+        log.warning("%s", note)
     plan = build_plan(cfg, recipes, dataset, device)
     identity = study_identity(cfg, recipes)
     _prepare_folder(cfg, out_dir, identity)

@@ -11,6 +11,12 @@ proxy's values are first turned into *goodness* (higher = better, by the proxy's
 - ``log_rank`` (AZ-NAS): per proxy, ranks ``r`` from 1 = worst to ``n`` = best (ties get
   their average rank); merit = Σ log(r / n), which punishes a candidate that is bad on
   any one proxy.
+- ``max_norm_sum`` (FreeREA): per proxy, goodness divided by its largest absolute value
+  over the candidates being compared; merit = the sum. Not rank-based: the scale of each
+  proxy counts, and adding one candidate can move every merit. A proxy whose goodness is 0
+  everywhere contributes 0 (nothing to divide by); a non-finite value contributes one less
+  than the lowest finite term of its proxy (the worst, by a margin larger than any finite
+  gap, since finite terms lie in [-1, 1]), or -2 when no value of the proxy is finite.
 
 Non-finite values are the worst on that proxy (rank after every finite value).
 
@@ -37,7 +43,7 @@ RANKING_DIR = Path(__file__).resolve().parents[1] / "conf" / "ranking"
 #: Values are rounded to this many significant digits before dense ranking.
 RANK_SIGNIFICANT_DIGITS = 10
 
-AGGREGATIONS = ("rank_sum", "log_rank")
+AGGREGATIONS = ("rank_sum", "log_rank", "max_norm_sum")
 TIE_RULES = ("dense", "reference")
 
 
@@ -82,6 +88,18 @@ def worst_first_average_ranks(goodness: np.ndarray) -> np.ndarray:
     return rankdata(np.where(np.isfinite(g), g, -np.inf), method="average")
 
 
+def max_normalised(goodness: np.ndarray) -> np.ndarray:
+    """FreeREA's normalisation of one proxy: goodness / max |goodness| over the candidates (finite ones);
+    non-finite values become the lowest finite term minus 1 (-2 when none is finite)."""
+    g = np.asarray(goodness, dtype=np.float64)
+    finite = np.isfinite(g)
+    if not finite.any():
+        return np.full(g.shape, -2.0)
+    scale = np.abs(g[finite]).max()
+    terms = np.where(finite, g, 0.0) / (scale if scale > 0 else 1.0)
+    return np.where(finite, terms, terms[finite].min() - 1.0)
+
+
 def merit(goodness: dict[str, np.ndarray], aggregation: str, digits: int = RANK_SIGNIFICANT_DIGITS, ties: str = "dense") -> np.ndarray:
     """One merit per candidate (higher = better) from each proxy's goodness (see the module docstring).
 
@@ -98,6 +116,8 @@ def merit(goodness: dict[str, np.ndarray], aggregation: str, digits: int = RANK_
         return -sum(best_first_dense_ranks(g, digits) for g in goodness.values()).astype(np.float64)
     if aggregation == "log_rank":
         return sum(np.log(worst_first_average_ranks(g) / len(g)) for g in goodness.values())
+    if aggregation == "max_norm_sum":
+        return sum(max_normalised(g) for g in goodness.values())
     raise ValueError(f"unknown aggregation {aggregation!r}; known: {list(AGGREGATIONS)}")
 
 

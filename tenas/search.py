@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from search_spaces import space_from_config
-from tenas.data import build_dataset
+from tenas.data import BENCHMARK_DATASETS, benchmark_dataset_name, build_dataset, search_dataset
 from tenas.cli import run_or_exit
 from tenas.errors import TenasError
 from tenas.export import architecture_from_json
@@ -22,7 +22,8 @@ from tenas.pruning import decide_edges, prune_ops
 from tenas.ranking import ranking_from_config
 from tenas.resume import SearchState, load_state, search_identity
 from tenas.scoring import ProxyIndicator, ScoringRecipe
-from tenas.settings import check_search_config
+from tenas.settings import check_search_config, scorer_name
+from tenas.table import ScoreTable, TableIndicator
 
 log = logging.getLogger("tenas.search")
 
@@ -133,12 +134,22 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
         recipes = scoring_recipes(cfg, ranking.proxies)
     except ValueError as err:
         raise TenasError(f"ranking: {err}") from None
-    dataset = build_dataset(cfg.dataset)
     space = space_from_config(OmegaConf.to_container(cfg.search_space, resolve=True))
-    try:
-        indicators = [ProxyIndicator(recipe, space, dataset, device, int(cfg.compute.candidate_batch)) for recipe in recipes]
-    except (TypeError, ValueError) as err:
-        raise TenasError(f"proxy: {err}") from None
+    if scorer_name(cfg) == "table":  # scores looked up (tenas/table.py): no images, no networks
+        dataset, target = None, benchmark_dataset_name(cfg.benchmark.get("dataset"), cfg.dataset.name)
+        spec = BENCHMARK_DATASETS[target]
+        num_classes, image_shape = spec["classes"], (3, spec["size"], spec["size"])
+        table = ScoreTable.load(cfg.scorer.path, cfg.scorer.get("dataset"))
+        indicators = [TableIndicator(table, name, space) for name in ranking.proxies]
+    else:
+        dataset, target, note = search_dataset(cfg, space, build_dataset(cfg.dataset))
+        if note:
+            log.warning("%s", note)
+        num_classes, image_shape = dataset.num_classes, dataset.image_shape
+        try:
+            indicators = [ProxyIndicator(recipe, space, dataset, device, int(cfg.compute.candidate_batch)) for recipe in recipes]
+        except (TypeError, ValueError) as err:
+            raise TenasError(f"proxy: {err}") from None
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved["proxy"] = {recipe.name: recipe.settings for recipe in recipes}
     identity = search_identity(resolved)
@@ -148,11 +159,12 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(int(cfg.seed))
-    log.info("search: %s on %s (%d images), ranking=%s, seed=%d, device=%s", space.name, dataset.name, len(dataset), ranking.name, cfg.seed, device)
+    log.info("search: %s on %s, ranking=%s, seed=%d, device=%s", space.name,
+             f"{dataset.name} ({len(dataset)} images)" if dataset is not None else f"the score table {cfg.scorer.path}", ranking.name, cfg.seed, device)
 
     strategy = str(OmegaConf.select(cfg, "strategy.name", default="prune"))
     rounds, edge_rounds, strategy_fields = [], [], {}
-    pool = start_pool(cfg, space, recipes, dataset, device)
+    pool = start_pool(cfg, space, recipes, dataset, device) if dataset is not None else None
     if pool is not None:
         indicators = [pool.wrap(ind) for ind in indicators]
     progress = Progress()
@@ -162,7 +174,7 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
         else:  # sample / evolve (tenas/strategies.py): writes population.csv
             from tenas.strategies import run_strategy
 
-            alive, strategy_fields = run_strategy(cfg, space, indicators, ranking, out_dir, progress)
+            alive, strategy_fields = run_strategy(cfg, space, indicators, ranking, out_dir, num_classes, image_shape, progress)
     finally:
         progress.close()
         if pool is not None:
@@ -175,6 +187,7 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
         **space.genotype_to_json(genotype),
         "seed": int(cfg.seed),
         "dataset": cfg.dataset.name,
+        **({"benchmark_dataset": target} if target else {}),
         "ranking": ranking.name,
         "strategy": strategy,
         **strategy_fields,
@@ -185,11 +198,15 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
         "wall_time_s": round(wall, 2),
         "indicator_seconds": {ind.name: round(ind.seconds, 2) for ind in indicators},
         "device": str(device),
+        **({"scorer": {"table": str(cfg.scorer.path), "protocol": table.protocol}} if dataset is None else {}),
     }
     if cfg.benchmark.get("path"):
         from tenas.benchmark import load_benchmark
 
-        result["test_accuracy"] = load_benchmark(cfg.benchmark.path).test_accuracy(space.genotype_text(genotype))
+        accuracies = load_benchmark(cfg.benchmark.path).test_accuracy(space.genotype_text(genotype))
+        result["test_accuracy"] = accuracies[BENCHMARK_DATASETS[target]["benchmark"]]  # the dataset searched for
+        result["test_accuracies"] = accuracies
+        log.info("%s test accuracy %.2f (%s)", target, result["test_accuracy"], ", ".join(f"{k} {v:.2f}" for k, v in accuracies.items()))
     if edge_rounds:
         result["edge_decisions"] = [
             {"round": r.index, "candidates": [c.label() for c in r.candidates], "removed": r.pruned[0].label(), "seconds": round(r.seconds, 3)}
@@ -204,7 +221,9 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
 
 def report(result: dict) -> str:
     lines = [f"architecture: {architecture_from_json(result).text()}"]
-    for ds, acc in result.get("test_accuracy", {}).items():
+    if "benchmark_dataset" in result and "test_accuracy" in result:
+        lines.append(f"  searched for {result['benchmark_dataset']}: test accuracy {result['test_accuracy']:.2f}%")
+    for ds, acc in result.get("test_accuracies", {}).items():
         lines.append(f"  {ds} test accuracy: {acc:.2f}%")
     lines.append(f"  search time: {result['wall_time_s']:.1f}s")
     return "\n".join(lines)
@@ -215,7 +234,7 @@ def main(cfg: DictConfig) -> float | None:
     result, out_dir = run_or_exit(run_search, cfg)
     print(report(result))
     print(f"outputs: {out_dir}")
-    return result.get("test_accuracy", {}).get("cifar10")
+    return result.get("test_accuracy")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@ from typing import Any, Iterable
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from tenas.data import BENCHMARK_DATASETS
 from tenas.errors import TenasError
+from tenas.ranking import AGGREGATIONS
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -169,12 +171,33 @@ SEARCH = COMMON + (
     Setting("compute.workers", "int", 1, null=True, hint="processes scoring candidates in parallel; null = the usable cores // compute.threads"),
     Setting("compute.candidate_batch", "int", 1, hint="alive-sets scored per batched computation; 1 = one at a time"),
     Setting("benchmark.path", "path", null=True),
+    Setting("benchmark.dataset", "str", choices=tuple(BENCHMARK_DATASETS), null=True, required=False, hint="null = the dataset's own"),
     Setting("search_space.name", "str"),
     Setting("dataset.name", "str"),
     Setting("ranking.name", "str"),
     Setting("ranking.proxies", "names", hint="registered proxies"),
-    Setting("ranking.aggregation", "str", choices=("rank_sum", "log_rank"), required=False),
+    Setting("ranking.aggregation", "str", choices=AGGREGATIONS, required=False),
 )
+#: The settings of each search strategy (``conf/strategy/<name>.yaml``) besides ``name``.
+STRATEGY_SETTINGS = {
+    "prune": (),
+    "sample": (
+        Setting("num_samples", "int", 1),
+        Setting("chunk_size", "int", 1, required=False),
+        Setting("max_params", "number", 0, open_low=True, null=True, required=False, hint="millions; null = no limit"),
+        Setting("max_flops", "number", 0, open_low=True, null=True, required=False, hint="millions of multiply-adds; null = no limit"),
+    ),
+    "evolve": (
+        Setting("population_size", "int", 1),
+        Setting("sample_size", "int", 1, hint="tournament size"),
+        Setting("budget", "int", 1, hint="distinct architectures scored"),
+        Setting("parents", "int", 1, 2, required=False, hint="the best of the tournament mutated"),
+        Setting("crossover", "bool", required=False, hint="true needs strategy.parents=2"),
+        Setting("chunk_size", "int", 1, required=False),
+        Setting("max_params", "number", 0, open_low=True, null=True, required=False, hint="millions; null = no limit"),
+        Setting("max_flops", "number", 0, open_low=True, null=True, required=False, hint="millions of multiply-adds; null = no limit"),
+    ),
+}
 
 
 def space_table(space_class) -> tuple[Setting, ...]:
@@ -229,6 +252,7 @@ STUDY = COMMON + (
     Setting("compute.workers", "int", 1, hint="processes scoring in parallel"),
     Setting("compute.threads", "int", 1, null=True, hint="torch threads per process; null = torch's threads // compute.workers"),
     Setting("benchmark.path", "path", hint="required: a study needs ground truth, a NAS-Bench-201 .pth file or CSV table"),
+    Setting("benchmark.dataset", "str", choices=tuple(BENCHMARK_DATASETS), null=True, required=False, hint="null = the dataset's own"),
     Setting("dataset.name", "str"),
 )
 
@@ -314,6 +338,15 @@ def check_strategy(cfg) -> None:
     known = sorted(p.stem for p in (CONF_DIR / "strategy").glob("*.yaml"))
     if not isinstance(name, str) or name not in known:
         raise TenasError(f"{key}: {name!r} is not a strategy; known: {known}")
+    if isinstance(value, dict) and name in STRATEGY_SETTINGS:
+        table = STRATEGY_SETTINGS[name]
+        allowed = sorted(["name", *(s.key for s in table)])
+        for setting_key in value:
+            if setting_key not in allowed:
+                raise TenasError(f"strategy.{setting_key}: unknown setting of strategy={name}; known: {allowed}")
+        check_table(cfg, table, prefix="strategy.")
+        if value.get("crossover") and value.get("parents", 1) != 2:
+            raise TenasError(f"strategy.crossover: true needs two parents; allowed: strategy.parents=2, or crossover false")
 
 
 def check_names(key: str, value: str, known: Iterable[str], what: str) -> None:
@@ -438,6 +471,42 @@ def check_dataset(cfg, split: str = "train"):
         raise TenasError(f"{key}: {err}") from None
 
 
+def scorer_name(cfg) -> str:
+    """``scorer.name`` (``compute`` when the config has no scorer group)."""
+    value = lookup(cfg, "scorer.name")
+    return "compute" if value is ABSENT else value
+
+
+def check_scorer(cfg, space, ranking_proxies) -> bool:
+    """The ``scorer`` group; for ``table``: a sample/evolve strategy, and a table holding the ranking's proxies
+    for every architecture of the space. Returns whether the search reads a table."""
+    name = scorer_name(cfg)
+    check_names("scorer.name", name, ("compute", "table"), "scorer")
+    if name != "table":
+        return False
+    strategy = lookup(cfg, "strategy.name")
+    if strategy not in ("sample", "evolve"):
+        raise TenasError(f"scorer.name: a score table serves strategy=sample or strategy=evolve, not {strategy!r} "
+                         "(pruning scores supernets, which no table holds); allowed: compute")
+    Setting("scorer.path", "path").check(lookup(cfg, "scorer.path"))
+    Setting("scorer.dataset", "str", null=True, required=False).check(lookup(cfg, "scorer.dataset"))
+    from tenas.table import ScoreTable
+
+    try:
+        archs = space.all_archs()
+    except NotImplementedError as err:
+        raise TenasError(f"scorer.name: {err}") from None
+    ScoreTable.load(lookup(cfg, "scorer.path"), lookup(cfg, "scorer.dataset") or None).check(ranking_proxies, archs)
+    return True
+
+
+def check_search_dataset(cfg, space):
+    """The dataset built and turned into the inputs of a search for ``benchmark.dataset`` (a mismatch refused)."""
+    from tenas.data import search_dataset
+
+    return search_dataset(cfg, space, check_dataset(cfg))[0]
+
+
 def check_benchmark(path: str):
     from tenas.benchmark import load_benchmark
 
@@ -488,8 +557,13 @@ def check_search_config(cfg: DictConfig) -> None:
             covered = [name for name in list_spaces() if space_class(name).has_benchmark]
             raise TenasError(f"benchmark.path: NAS-Bench-201 ground truth applies to search_space={'|'.join(covered)} only, not {space_name}; allowed: null")
         check_benchmark(bench_path)
-    dataset = check_dataset(cfg)
     space = space_from_config(lookup(cfg, "search_space"))
+    if check_scorer(cfg, space, names):
+        target = lookup(cfg, "benchmark.dataset")
+        if target not in (None, ABSENT) and not space_cls.has_benchmark:
+            raise TenasError(f"benchmark.dataset: {space_name} has no benchmark to search for; allowed: null")
+        return  # a table search builds no network and reads no image
+    dataset = check_search_dataset(cfg, space)
     for recipe in recipes:
         try:
             net = space.build_supernet(num_classes=dataset.num_classes, **recipe.network_options())
@@ -520,7 +594,9 @@ def check_study_config(cfg: DictConfig) -> None:
         "ranking.proxy": lookup(cfg, "ranking.proxy") if isinstance(ranking, dict) else ABSENT, "proxy": lookup(cfg, "proxy"),
     })
     check_benchmark(lookup(cfg, "benchmark.path"))
-    dataset = check_dataset(cfg)
+    from search_spaces.nasbench201 import NASBench201Space
+
+    dataset = check_search_dataset(cfg, NASBench201Space())
     for recipe in recipes:
         try:
             net = study_network(recipe, dataset.num_classes)

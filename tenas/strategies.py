@@ -6,11 +6,17 @@ architectures instead, scored without training:
 
 - ``sample`` (NASWOT / AZ-NAS protocol): draw ``num_samples`` distinct random
   architectures, score them all, return the one of highest merit.
-- ``evolve`` (aging evolution, Real et al. 2019, on training-free scores as in FreeREA):
-  a population of ``population_size`` random architectures; each step a tournament of
-  ``sample_size`` members drawn from the population, the winner (highest merit) is
-  mutated, the child scored and added, the oldest member removed; ``budget`` steps in
-  all (the initial population included). The best-merit architecture ever scored wins.
+- ``evolve`` (aging evolution, Real et al. 2019, on training-free scores; FreeREA's form with
+  ``parents=2, crossover=true``): a population of ``population_size`` random architectures;
+  each generation a tournament of ``sample_size`` members drawn from the population, its best
+  ``parents`` (by merit over the current population) are mutated (and crossed), the new children
+  scored and added, as many of the oldest members removed; until ``budget`` distinct
+  architectures are scored (the initial population included). The best-merit architecture
+  ever scored wins.
+
+Both take optional cost limits, ``max_params`` and ``max_flops`` (millions of parameters and
+of multiply-adds of the architecture's benchmark network for the search's dataset, classes and
+resolution; :func:`cost_limits`): an architecture over a limit is never scored, drawn or kept.
 
 Scoring. An architecture is a single-path alive-set of the space
 (``space.random_single_path``, ``space.mutate``); its score on a proxy is the proxy on
@@ -53,6 +59,7 @@ from tenas.errors import TenasError
 from tenas.io import atomic_write_csv, atomic_write_json
 from tenas.ranking import Ranking
 from tenas.study.checkpoint import CHECKPOINT, Checkpoint
+from tenas.table import TableIndicator
 
 log = logging.getLogger("tenas.strategies")
 
@@ -103,9 +110,10 @@ def _finite_mean(values: np.ndarray) -> np.ndarray:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def draw_distinct(space: SearchSpace, n: int, generator: torch.Generator) -> list[tuple[str, AliveSet]]:
-    """``n`` distinct random architectures ``(text, alive-set)`` in draw order (fewer, with a warning, when
-    the space runs out: repeats are redrawn, up to ``20 n + 1000`` draws in all)."""
+def draw_distinct(space: SearchSpace, n: int, generator: torch.Generator, feasible=None) -> list[tuple[str, AliveSet]]:
+    """``n`` distinct random architectures ``(text, alive-set)`` in draw order, each ``feasible`` (when given;
+    see :func:`cost_limits`); fewer, with a warning, when the space runs out: repeats and infeasible ones are
+    redrawn, up to ``20 n + 1000`` draws in all."""
     out, seen = [], set()
     for _ in range(20 * n + 1000):
         if len(out) == n:
@@ -114,7 +122,8 @@ def draw_distinct(space: SearchSpace, n: int, generator: torch.Generator) -> lis
         text = space.arch_text(alive)
         if text not in seen:
             seen.add(text)
-            out.append((text, alive))
+            if feasible is None or feasible(alive):
+                out.append((text, alive))
     if len(out) < n:
         log.warning("only %d distinct architectures found in %d draws (asked for %d)", len(out), 20 * n + 1000, n)
     return out
@@ -128,7 +137,7 @@ def merits(ranking: Ranking, scores: Sequence[dict]) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- resumable state
-def _open_checkpoint(out_dir: Path, identity: dict | None):
+def _open_checkpoint(out_dir: Path, identity: dict | None, durable: bool = True):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if identity is not None:
@@ -144,7 +153,7 @@ def _open_checkpoint(out_dir: Path, identity: dict | None):
                 )
         else:
             atomic_write_json(path, identity)
-    return Checkpoint(out_dir / CHECKPOINT)
+    return Checkpoint(out_dir / CHECKPOINT, sync=durable)
 
 
 def _stored(checkpoint, index: int, text: str, proxies: Sequence[str]) -> dict | None:
@@ -181,11 +190,13 @@ class StrategyRun:
     out_dir: Path
     progress: Progress | None = None
     identity: dict | None = None
+    feasible: Callable[[AliveSet], bool] = lambda alive: True  # cost limits (see cost_limits)
+    durable: bool = True  # checkpoint rows forced to disk (False for scores that cost nothing to redo: a table's)
 
     def start(self, settings: dict) -> tuple[ArchScorer, Checkpoint, int]:
         """The scorer, the run folder's checkpoint (its identity checked) and ``settings["chunk_size"]``."""
         chunk = _positive(settings, "chunk_size", 50)
-        return ArchScorer(self.indicators, self.repeats, self.seed), _open_checkpoint(self.out_dir, self.identity), chunk
+        return ArchScorer(self.indicators, self.repeats, self.seed), _open_checkpoint(self.out_dir, self.identity, self.durable), chunk
 
 
 # ----------------------------------------------------------------------------- sample
@@ -195,15 +206,15 @@ def sample(run: StrategyRun, settings: dict) -> tuple[AliveSet, pd.DataFrame]:
     of all (``index`` in draw order, ``arch``, each proxy's score, ``merit``, ``chosen``)."""
     n = _positive(settings, "num_samples", 1000)
     scorer, checkpoint, chunk = run.start(settings)
-    archs = draw_distinct(run.space, n, torch.Generator().manual_seed(int(run.seed)))
+    archs = draw_distinct(run.space, n, torch.Generator().manual_seed(int(run.seed)), run.feasible)
     scores: list[dict | None] = [_stored(checkpoint, i, text, scorer.names) for i, (text, _) in enumerate(archs)]
     todo = [i for i, s in enumerate(scores) if s is None]
     log.info("sample: %d architectures (%d already scored), %d repeat(s)", len(archs), len(archs) - len(todo), scorer.repeats)
     for start in range(0, len(todo), chunk):
         part = todo[start : start + chunk]
         for i, s in zip(part, scorer([archs[i][1] for i in part])):
-            checkpoint.append({"index": i, "arch": archs[i][0], **s})
             scores[i] = s
+        checkpoint.extend([{"index": i, "arch": archs[i][0], **scores[i]} for i in part])
         if run.progress:
             run.progress(f"sample: {len(archs) - len(todo) + start + len(part)}/{len(archs)} architectures scored")
     merit = merits(run.ranking, scores)
@@ -216,69 +227,121 @@ def sample(run: StrategyRun, settings: dict) -> tuple[AliveSet, pd.DataFrame]:
 
 # ----------------------------------------------------------------------------- evolve
 def evolve(run: StrategyRun, settings: dict) -> tuple[AliveSet, pd.DataFrame]:
-    """Aging evolution for ``settings["budget"]`` steps (see the module docstring); returns the best-merit
-    architecture ever scored (the first scored on ties) and one row per step (``step``, ``parent``: the
-    step of the architecture mutated, −1 for the initial population, ``arch``, each proxy's score,
-    ``merit`` over all distinct architectures scored, ``in_population`` at the end, ``chosen``).
+    """Aging evolution until ``settings["budget"]`` distinct architectures are scored (see the module
+    docstring); returns the best-merit architecture ever scored (the first scored on ties) and one row per
+    architecture in the order scored (``index``, ``step``: the generation that made it, 0 for the initial
+    population, ``kind``: random / mutation / crossover, ``parent`` and ``parent2``: the indices of the
+    architectures it came from, -1 where none, ``arch``, each proxy's score, ``merit`` over all of them,
+    ``in_population`` at the end, ``chosen``).
 
-    A child equal to an architecture already scored reuses its scores (it still takes a step).
+    Each generation draws a tournament of ``sample_size`` members of the population, ranks them by the
+    ranking's merit over the current population, and takes the best ``parents`` (1: Real et al.; 2:
+    FreeREA). Each parent is mutated, and with ``crossover`` the two parents are crossed as well. A child
+    repeated within its generation or infeasible (``run.feasible``) is dropped; the others join the population
+    and as many of the oldest members die (aging), but only the new ones are scored and count against the
+    budget (a child scored before keeps its scores: it is born again, as in aging evolution). After
+    ``100 + budget`` generations in a row without a new architecture the search stops with a warning.
     """
     size = _positive(settings, "population_size", 64)
     tournament = min(_positive(settings, "sample_size", 10), size)
     budget = _positive(settings, "budget", 1000)
+    parents = _positive(settings, "parents", 1)
+    crossover = settings.get("crossover", False)
+    if parents > 2 or parents > tournament:
+        raise TenasError(f"strategy.parents: {parents}; allowed: 1 or 2, at most strategy.sample_size ({tournament})")
+    if not isinstance(crossover, bool) or (crossover and parents != 2):
+        raise TenasError(f"strategy.crossover: {crossover!r}; allowed: true (with strategy.parents=2) or false")
     scorer, checkpoint, chunk = run.start(settings)
     generator = torch.Generator().manual_seed(int(run.seed))
-    scored: dict[str, dict] = {}  # distinct architectures in the order first scored
-    made: dict[str, AliveSet] = {}  # their alive-sets
-    steps: list[dict] = []
+    rows: list[dict] = []  # one per distinct architecture, in the order scored
+    index_of: dict[str, int] = {}
+    made: list[AliveSet] = []
 
-    def take(batch: list[tuple[int, int, str, AliveSet]]) -> None:
-        """Score (or recall) the architectures of ``batch`` = [(step, parent, text, alive)] and record the steps."""
-        fresh = {}
-        for step, _, text, alive in batch:
-            stored = _stored(checkpoint, step, text, scorer.names)
-            if stored is not None and text not in scored:
-                scored[text] = stored
-            elif text not in scored and text not in fresh:
-                fresh[text] = alive
-        for text, s in zip(fresh, scorer(list(fresh.values()))):
-            scored[text] = s
-        for step, parent, text, alive in batch:
-            made.setdefault(text, alive)
-            if step not in checkpoint.rows:
-                checkpoint.append({"index": step, "arch": text, **scored[text]})
-            steps.append({"step": step, "parent": parent, "arch": text, **scored[text]})
+    def take(batch: list[tuple[int, str, int, int, str, AliveSet]]) -> None:
+        """Score (or recall from the checkpoint) the new architectures [(step, kind, parent, parent2, text, alive)]."""
+        first = len(rows)
+        stored = [_stored(checkpoint, first + k, text, scorer.names) for k, (*_, text, _) in enumerate(batch)]
+        fresh = [k for k, s in enumerate(stored) if s is None]
+        for k, s in zip(fresh, scorer([batch[k][5] for k in fresh])):
+            stored[k] = s
+        checkpoint.extend([{"index": first + k, "arch": batch[k][4], **stored[k]} for k in fresh])
+        for k, ((step, kind, parent, parent2, text, alive), s) in enumerate(zip(batch, stored)):
+            index_of[text] = first + k
+            made.append(alive)
+            rows.append({"index": first + k, "step": step, "kind": kind, "parent": parent, "parent2": parent2, "arch": text, **s})
 
-    initial = draw_distinct(run.space, min(size, budget), generator)
-    population: deque[tuple[int, str, AliveSet]] = deque((i, text, alive) for i, (text, alive) in enumerate(initial))
-    log.info("evolve: population %d, tournament %d, budget %d (%d steps stored), %d repeat(s)",
-             size, tournament, budget, len(checkpoint.rows), scorer.repeats)
+    initial = draw_distinct(run.space, min(size, budget), generator, run.feasible)
+    log.info("evolve: population %d, tournament %d, %d parent(s)%s, budget %d (%d stored), %d repeat(s)",
+             size, tournament, parents, " and crossover" if crossover else "", budget, len(checkpoint.rows), scorer.repeats)
     for start in range(0, len(initial), chunk):
-        take([(i, -1, text, alive) for i, text, alive in list(population)[start : start + chunk]])
+        take([(0, "random", -1, -1, text, alive) for text, alive in initial[start : start + chunk]])
         if run.progress:
-            run.progress(f"evolve: step {len(steps)}/{budget} (initial population)")
-    for step in range(len(initial), budget):
-        texts = list(scored)
-        merit_of = dict(zip(texts, merits(run.ranking, [scored[t] for t in texts])))
+            run.progress(f"evolve: {len(rows)}/{budget} architectures scored (initial population)")
+    population: deque[int] = deque(range(len(rows)))
+    step, idle = 0, 0
+    while len(rows) < budget and idle < 100 + budget:
+        step += 1
         members = list(population)
+        merit_of = dict(zip(members, merits(run.ranking, [rows[i] for i in members])))
         contenders = [members[i] for i in torch.randperm(len(members), generator=generator)[:tournament].tolist()]
-        parent, parent_text, parent_alive = max(contenders, key=lambda m: merit_of[m[1]])  # the first drawn on ties
-        child = run.space.mutate(parent_alive, generator)
-        text = run.space.arch_text(child)
-        take([(step, parent, text, child)])
-        population.append((step, text, child))
-        population.popleft()  # aging: the oldest member dies, whatever its merit
-        if run.progress and (step + 1 == budget or (step + 1) % 25 == 0):
-            run.progress(f"evolve: step {step + 1}/{budget}")
-    texts = list(scored)
-    merit = merits(run.ranking, [scored[t] for t in texts])
-    best = texts[int(np.argmax(merit))]
-    merit_of = dict(zip(texts, merit))
-    frame = pd.DataFrame.from_records(steps)
-    frame["merit"] = frame["arch"].map(merit_of).astype(np.float64)
-    frame["in_population"] = frame["step"].isin({m[0] for m in population})
-    frame["chosen"] = frame.index == int((frame["arch"] == best).to_numpy().argmax())
+        chosen = sorted(contenders, key=lambda i: -merit_of[i])[:parents]  # stable: the first drawn on ties
+        children = [("mutation", p, -1, run.space.mutate(made[p], generator)) for p in chosen]
+        if crossover:
+            child = run.space.crossover(made[chosen[0]], made[chosen[1]], generator)
+            if child is not None:
+                children.append(("crossover", chosen[0], chosen[1], child))
+        batch, born, seen = [], [], set()
+        for kind, parent, parent2, alive in children:
+            text = run.space.arch_text(alive)
+            if text in seen or not run.feasible(alive):
+                continue
+            seen.add(text)
+            if text in index_of:
+                born.append(index_of[text])  # scored before: born again, not scored again
+            elif len(rows) + len(batch) < budget:
+                batch.append((step, kind, parent, parent2, text, alive))
+                born.append(len(rows) + len(batch) - 1)
+        idle = 0 if batch else idle + 1
+        take(batch)
+        for i in born:
+            population.append(i)
+            population.popleft()  # aging: the oldest member dies, whatever its merit
+        if run.progress and batch:
+            run.progress(f"evolve: {len(rows)}/{budget} architectures scored (generation {step})")
+    if len(rows) < budget:
+        log.warning("evolve: stopped at %d of %d architectures: %d generations in a row made no new feasible child", len(rows), budget, idle)
+    frame = pd.DataFrame.from_records(rows)
+    frame["merit"] = merits(run.ranking, rows)
+    frame["in_population"] = frame["index"].isin(set(population))
+    best = int(np.argmax(frame["merit"].to_numpy()))
+    frame["chosen"] = frame.index == best
     return made[best], frame
+
+
+def cost_limits(space: SearchSpace, settings: dict, num_classes: int, image_shape) -> Callable[[AliveSet], bool] | None:
+    """``alive -> bool``: whether the architecture's benchmark network (``space.network``, built for
+    ``num_classes`` classes) stays within ``settings["max_params"]`` million parameters and
+    ``settings["max_flops"]`` million multiply-adds of one ``image_shape`` input (either ``None``: no limit);
+    ``None`` when neither limit is set. FreeREA prunes infeasible children the same way."""
+    from tenas.complexity import count_flops, count_parameters
+
+    limits = {key: settings.get(key) for key in ("max_params", "max_flops")}
+    for key, value in limits.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+            raise TenasError(f"strategy.{key}: {value!r}; allowed: a number > 0 (millions) or null")
+    if all(v is None for v in limits.values()):
+        return None
+    cache: dict[str, bool] = {}
+
+    def feasible(alive: AliveSet) -> bool:
+        text = space.arch_text(alive)
+        if text not in cache:
+            net = space.network(space.genotype(alive), num_classes)
+            ok = limits["max_params"] is None or count_parameters(net) <= limits["max_params"] * 1e6
+            cache[text] = ok and (limits["max_flops"] is None or count_flops(net, tuple(image_shape)) <= limits["max_flops"] * 1e6)
+        return cache[text]
+
+    return feasible
 
 
 STRATEGIES: dict[str, Callable[..., tuple[AliveSet, pd.DataFrame]]] = {"sample": sample, "evolve": evolve}
@@ -300,11 +363,14 @@ def strategy_identity(cfg, space: SearchSpace, indicators, ranking: Ranking) -> 
         "search_space": {"name": space.name, **space.config_options(OmegaConf.to_container(cfg.search_space, resolve=True))},
         "ranking": {"proxies": list(ranking.proxies), "aggregation": ranking.aggregation},
         "proxy": {ind.name: getattr(getattr(ind, "recipe", None), "settings", None) for ind in indicators},
+        "scorer": OmegaConf.to_container(cfg.scorer, resolve=True) if "scorer" in cfg else {"name": "compute"},
+        "benchmark_dataset": cfg.benchmark.get("dataset"),
         "strategy": {k: v for k, v in strategy.items() if k not in ("num_samples", "budget", "chunk_size")},
     }
 
 
-def run_strategy(cfg, space: SearchSpace, indicators, ranking: Ranking, out_dir: Path, progress: Progress | None = None) -> tuple[AliveSet, dict]:
+def run_strategy(cfg, space: SearchSpace, indicators, ranking: Ranking, out_dir: Path, num_classes: int, image_shape,
+                 progress: Progress | None = None) -> tuple[AliveSet, dict]:
     """Run ``cfg.strategy`` (sample or evolve) for :func:`tenas.search.run_search`: writes ``population.csv``
     (with NAS-Bench-201 test accuracies when ``benchmark.path`` is set) and returns the chosen alive-set and
     the fields it adds to ``genotype.json``."""
@@ -315,6 +381,10 @@ def run_strategy(cfg, space: SearchSpace, indicators, ranking: Ranking, out_dir:
         raise TenasError(f"strategy={name}: unknown search strategy; known: {list(STRATEGY_NAMES)}")
     settings = {k: v for k, v in OmegaConf.to_container(cfg.strategy, resolve=True).items() if k != "name"}
     run = StrategyRun(space, indicators, ranking, int(cfg.search.repeats), int(cfg.seed), out_dir, progress, strategy_identity(cfg, space, indicators, ranking))
+    feasible = cost_limits(space, settings, num_classes, image_shape)
+    if feasible is not None:
+        run.feasible = feasible
+    run.durable = not all(isinstance(ind, TableIndicator) for ind in indicators)
     try:
         alive, frame = STRATEGIES[name](run, settings)
     except NotImplementedError as err:

@@ -136,3 +136,29 @@ def test_the_loop_prunes_the_lowest_rank_sum_and_records_both_ranks():
     for r in rounds:
         for row in r.records:
             assert row["importance"] == row["rank_ntk"] + row["rank_linear_regions"]
+
+
+def test_max_norm_sum_is_freereas_max_normalised_sum(monkeypatch):
+    """FreeREA: per proxy, goodness / max |goodness| over the candidates; merit = the sum. Hand-checked."""
+    monkeypatch.setitem(PROXIES, "up", Proxy("up", lambda m, x: 0.0, higher_is_better=True))
+    monkeypatch.setitem(PROXIES, "down", Proxy("down", lambda m, x: 0.0, higher_is_better=False))
+    ranking = Ranking("pair", ("up", "down"), "max_norm_sum")
+    scores = {"up": np.array([2.0, 4.0, 4.0, -1.0]), "down": np.array([1.0, 3.0, 2.0, 6.0])}
+    # up: (2, 4, 4, -1) / 4; down: goodness (-1, -3, -2, -6) / 6
+    expected = [0.5 - 1 / 6, 1.0 - 0.5, 1.0 - 1 / 3, -0.25 - 1.0]
+    np.testing.assert_allclose(ranking.combined_score(scores), expected)
+    # scales count, not ranks: a tie under rank_sum is decided by how far apart the values are
+    far = {"up": np.array([1.0, 10.0]), "down": np.array([1.0, 1.1])}
+    assert Ranking("pair", ("up", "down"), "rank_sum").combined_score(far).tolist() == [-3.0, -3.0]
+    np.testing.assert_allclose(ranking.combined_score(far), [0.1 - 1 / 1.1, 0.0])
+    # ties stay ties
+    tied = ranking.combined_score({"up": np.array([3.0, 3.0]), "down": np.array([1.0, 1.0])})
+    assert tied[0] == tied[1] == pytest.approx(0.0)
+    # NaN: one less than the proxy's lowest finite term, so the worst on it; all-NaN: -2 for everyone
+    with_nan = ranking.combined_score({"up": np.array([2.0, np.nan, 4.0]), "down": np.array([1.0, 1.0, 1.0])})
+    np.testing.assert_allclose(with_nan, [0.5 - 1, (0.5 - 1) - 1, 1.0 - 1])
+    np.testing.assert_allclose(merit({"up": np.array([np.nan, np.nan])}, "max_norm_sum"), [-2.0, -2.0])
+    # a population of one: its own scale, ±1 per proxy (0 for an all-zero proxy, nothing to divide by)
+    np.testing.assert_allclose(ranking.combined_score({"up": np.array([7.0]), "down": np.array([5.0])}), [0.0])
+    np.testing.assert_allclose(merit({"up": np.array([0.0, 0.0])}, "max_norm_sum"), [0.0, 0.0])
+    assert np.isfinite(ranking.combined_score({"up": np.array([1e300, -1e300]), "down": np.array([0.0, 1.0])})).all()

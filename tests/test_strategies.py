@@ -149,26 +149,79 @@ def run_fake(strategy, out, settings, fail_after=None, repeats=2, seed=0):
     return space.arch_text(alive), frame, fake
 
 
-def test_evolve_climbs_to_the_known_best_with_aging(tmp_path):
+@pytest.mark.parametrize("options", [{}, {"parents": 2, "crossover": True}], ids=["real", "freerea"])
+def test_evolve_climbs_to_the_known_best_with_aging(tmp_path, options):
     P, S, B = 8, 4, 150
-    arch, frame, fake = run_fake("evolve", tmp_path, {"population_size": P, "sample_size": S, "budget": B})
+    arch, frame, fake = run_fake("evolve", tmp_path, {"population_size": P, "sample_size": S, "budget": B, **options})
     assert count3x3(arch) == 6  # the all-conv3x3 cell (1 in 15,625 at random)
-    assert list(frame.step) == list(range(B)) and (frame.parent[:P] == -1).all()
-    # every child is one edge away from its parent, a member of the population of its step (the P before it)
+    # the budget counts distinct architectures, each scored once (2 repeats)
+    assert list(frame["index"]) == list(range(B)) and frame.arch.is_unique and fake.scored == 2 * B
+    assert (frame.kind[:P] == "random").all() and (frame.parent[:P] == -1).all() and (frame.step[:P] == 0).all()
+    assert set(frame.kind[P:]) == ({"mutation", "crossover"} if options else {"mutation"})
+    first_of_step = frame.groupby("step")["index"].min()
     for row in frame.iloc[P:].itertuples():
-        assert row.step - P <= row.parent < row.step
-        parent = frame.arch[row.parent]
-        assert sum(x != y for x, y in zip(parse_arch(parent), parse_arch(row.arch))) == 1
-    # aging: the final population is the last P steps, whatever their merit
-    assert list(frame.step[frame.in_population]) == list(range(B - P, B))
+        assert 0 <= row.parent < first_of_step[row.step]  # made from an architecture scored before its generation
+        ops, parent = parse_arch(row.arch), parse_arch(frame.arch[row.parent])
+        if row.kind == "mutation":  # one edge away from its parent
+            assert row.parent2 == -1 and sum(x != y for x, y in zip(parent, ops)) == 1
+        else:  # every edge from one parent or the other, unlike both
+            other = parse_arch(frame.arch[row.parent2])
+            assert all(o in (x, y) for o, x, y in zip(ops, parent, other)) and ops not in (parent, other)
     assert frame.chosen.sum() == 1 and frame.arch[frame.chosen].item() == arch
     assert frame.merit[frame.chosen].item() == frame.merit.max()
     # tournaments pick good parents: the final population beats the random initial one
     assert frame.arch[frame.in_population].map(count3x3).mean() > frame.arch[:P].map(count3x3).mean() + 2
     # repeats draw identical weights every time: 2 seeds, re-drawn before each batch
     assert len(set(fake.repeats)) == 2
-    # a duplicate child is not scored again
-    assert fake.scored == 2 * frame.arch.nunique()
+
+
+def test_evolve_keeps_within_cost_limits(tmp_path):
+    """Children over the limits are never scored: here at most 2 nor_conv_3x3 are affordable."""
+    space = get_space("nasbench201")
+    feasible = lambda alive: count3x3(space.arch_text(alive)) <= 2  # noqa: E731
+    fake = CountConv3x3()
+    run = StrategyRun(space, [fake], RANKING, 1, 0, tmp_path, feasible=feasible)
+    alive, frame = evolve(run, {"population_size": 6, "sample_size": 3, "budget": 40, "parents": 2, "crossover": True})
+    assert frame.arch.map(count3x3).max() == 2 == count3x3(space.arch_text(alive)) and fake.scored == 40
+
+
+def test_cost_limits_measure_the_benchmark_network():
+    from tenas.complexity import count_flops, count_parameters
+    from tenas.strategies import cost_limits
+
+    space = get_space("nasbench201")
+    small, big = (space.alive_set_for(a) for a in ("|none~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|",
+                                                  "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"))
+    net = space.network(space.genotype(big), 100)
+    params, flops = count_parameters(net) / 1e6, count_flops(net, (3, 32, 32)) / 1e6
+    assert cost_limits(space, {}, 100, (3, 32, 32)) is None
+    for key, value in (("max_params", params), ("max_flops", flops)):
+        at = cost_limits(space, {key: value}, 100, (3, 32, 32))
+        assert at(big) and at(small)
+        under = cost_limits(space, {key: value * 0.999}, 100, (3, 32, 32))
+        assert not under(big) and under(small)
+    assert not cost_limits(space, {"max_flops": flops * 0.3}, 100, (3, 32, 32))(big)
+    assert cost_limits(space, {"max_flops": flops * 0.3}, 100, (3, 16, 16))(big)  # a quarter of the pixels
+    with pytest.raises(TenasError, match="strategy.max_params"):
+        cost_limits(space, {"max_params": -1}, 10, (3, 32, 32))
+
+
+@pytest.mark.parametrize("name", ["nasbench201", "darts"])
+def test_crossover_children_are_valid_and_unlike_both_parents(name):
+    space, g = get_space(name), gen(4)
+    made = 0
+    for _ in range(200):
+        a, b = space.random_single_path(g), space.random_single_path(g)
+        child = space.crossover(a, b, g)
+        assert space.crossover(a, a, g) is None  # nothing to cross
+        if child is None:
+            continue
+        made += 1
+        space.genotype(child)  # a finished genotype of the space
+        assert space.arch_text(child) not in (space.arch_text(a), space.arch_text(b))
+        for cell, masks in child.masks.items():  # every edge's ops come from one parent or the other
+            assert bool(((masks == a.masks[cell]).all(1) | (masks == b.masks[cell]).all(1)).all())
+    assert made > 150
 
 
 def test_sample_picks_the_best_merit_and_is_seeded(tmp_path):
@@ -245,7 +298,7 @@ def test_sample_end_to_end_same_seed_resume_and_accuracies(cifar10_npz, nb201_cs
     parse_arch(a["arch"])
     assert a["strategy"] == "sample" and a["num_scored"] == 12 and a["sample"]["num_samples"] == 12
     table = pd.read_csv(nb201_csv).set_index("arch_str")
-    assert a["test_accuracy"]["cifar10"] == pytest.approx(table.loc[a["arch"], "cifar10_test"])
+    assert a["test_accuracies"]["cifar10"] == pytest.approx(table.loc[a["arch"], "cifar10_test"])
     pop = pd.read_csv(tmp_path / "a" / "population.csv")
     assert len(pop) == 12 and {"index", "arch", "ntk", "merit", "chosen", "cifar10_test"} <= set(pop.columns)
     assert pop.arch[pop.chosen].item() == a["arch"] and pop.ntk[pop.chosen].item() == pop.ntk.min()
@@ -266,7 +319,7 @@ def test_evolve_end_to_end_same_seed_same_result(tmp_path):
     assert a["strategy"] == "evolve" and a["arch"] == b["arch"] and a["merit"] == b["merit"]
     pop_a, pop_b = (pd.read_csv(tmp_path / d / "population.csv") for d in "ab")
     pd.testing.assert_frame_equal(pop_a, pop_b)
-    assert list(pop_a.step) == list(range(9)) and pop_a.in_population.sum() == 4
+    assert list(pop_a["index"]) == list(range(9)) and pop_a.arch.is_unique and pop_a.in_population.sum() == 4
 
 
 def test_prune_is_the_default_and_writes_rounds(tmp_path):

@@ -32,7 +32,8 @@ def write_job(root, name, payload, overrides, filename):
 def fake_search_multirun(root):
     for num, ((ranking, seed), acc) in enumerate(C10.items()):
         payload = {"search_space": "nasbench201", "arch": ARCH, "seed": seed, "dataset": "npz", "ranking": ranking, "wall_time_s": 100.0 + seed,
-                   "test_accuracy": {"cifar10": acc, "cifar100": acc - 20, "ImageNet16-120": acc - 50}}
+                   "benchmark_dataset": "cifar100", "test_accuracy": acc - 20,
+                   "test_accuracies": {"cifar10": acc, "cifar100": acc - 20, "ImageNet16-120": acc - 50}}
         overrides = [f"seed={seed}", f"ranking={ranking}", "dataset=npz", "dataset.path=/data/x.npz", "benchmark.path=/b.csv", "search.repeats=3", "device=cuda"]
         write_job(root, f"{num}-seed{seed}", payload, overrides, "genotype.json")
     (root / "multirun.yaml").write_text("hydra: {}\n")
@@ -57,8 +58,9 @@ def test_search_table_has_runs_and_mean_std(tmp_path):
     assert agg.loc["te_nas", "cifar100_mean"] == pytest.approx(74.0) and agg.loc["te_nas", "cifar100_std"] == 0
 
     md = re.sub(r" +", " ", written["summary.md"].read_text())  # cells are padded to the column width
-    assert "| ntk | npz | search.repeats=3 | 4 | 93.00 ± 0.82 | 73.00 ± 0.82 | 43.00 ± 0.82 | 101.5 |" in md
-    assert "| te_nas | npz | search.repeats=3 | 2 | 94.00 ± 0.00 |" in md
+    assert agg.loc["ntk", "searched_for"] == "cifar100" and agg.loc["ntk", "test_accuracy_mean"] == pytest.approx(73.0)
+    assert "| ntk | npz | cifar100 | search.repeats=3 | 4 | 73.00 ± 0.82 | 93.00 ± 0.82 | 73.00 ± 0.82 | 43.00 ± 0.82 | 101.5 |" in md
+    assert "| te_nas | npz | cifar100 | search.repeats=3 | 2 | 74.00 ± 0.00 | 94.00 ± 0.00 |" in md
     assert "\\|nor_conv_3x3~0\\|" in md  # pipes of architecture strings are escaped in Markdown cells
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporary files
 

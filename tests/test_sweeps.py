@@ -11,8 +11,9 @@ from omegaconf import OmegaConf
 from tests.conftest import REPO, SHARED_DATA
 
 CONF = REPO / "conf"
-# conf/proxy holds proxy protocols read at run time (tenas.proxies.proxy_settings), not a Hydra group
-GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name not in ("hydra", "proxy"))
+# conf/proxy holds proxy protocols read at run time (tenas.proxies.proxy_settings), not a Hydra group;
+# conf/experiment holds presets over the whole config, added with +experiment=NAME
+GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name not in ("hydra", "proxy", "experiment"))
 
 
 def compose_config(name, overrides, hydra_config=False):
@@ -26,6 +27,21 @@ def test_every_search_config_group_option_composes(group, option):
     assert cfg[group.replace("/", ".")].name == option
     # every value resolves except mandatory user inputs (???), e.g. dataset.path of npz
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+
+
+@pytest.mark.parametrize("option", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
+def test_every_experiment_preset_composes_and_holds_only_deltas(option):
+    plain = OmegaConf.to_container(compose_config("search", []), resolve=False)
+    cfg = compose_config("search", [f"+experiment={option}"])
+    OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    preset = OmegaConf.load(CONF / "experiment" / f"{option}.yaml")
+    assert preset.get("defaults"), "a preset chooses group options"
+    for section, values in preset.items():  # every value it sets exists in the plain config and changes it
+        if section in ("defaults", "hydra"):
+            continue
+        for key, value in values.items():
+            assert key in plain[section] or section == "strategy", f"{section}.{key} is not a search setting"
+            assert cfg[section][key] == value
 
 
 @pytest.mark.parametrize("option", sorted(p.stem for p in (CONF / "dataset").glob("*.yaml")))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from search_spaces.base import AliveSet, SearchSpace, register_space
+from search_spaces.base import AliveSet, SearchSpace, cross_genes, register_space
 from search_spaces.darts.genotype import (
     CELL_TYPES,
     DARTS_V2,
@@ -95,6 +95,12 @@ class DartsSpace(SearchSpace):
             masks[c][edge] = False
             masks[c][edge, OP_NAMES.index(others[int(torch.randint(len(others), (1,), generator=generator))])] = True
         return AliveSet(OP_NAMES, masks)
+
+    def crossover(self, first: AliveSet, second: AliveSet, generator: torch.Generator) -> AliveSet | None:
+        """Each node's two inputs (sources and ops) from one parent or the other at random, per cell type; a child
+        unlike both parents (``None`` if none exists). Whole nodes move, so the child is a valid genotype."""
+        self.genotype(first), self.genotype(second)
+        return cross_genes(first, second, [(c, list(edges)) for c in CELL_TYPES for edges in NODE_EDGES], generator)
 
     def alive_set_for(self, genotype) -> AliveSet:
         """The single-path alive-set of a genotype (its op on its edges, nothing elsewhere)."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from search_spaces.base import AliveSet, SearchSpace, register_space
+from search_spaces.base import AliveSet, SearchSpace, cross_genes, register_space
 from search_spaces.nasbench201.genotype import EDGES, format_arch, parse_arch
 from search_spaces.nasbench201.model import CELL, NB201Network, network_for_arch
 from search_spaces.nasbench201.ops import OP_NAMES, OPS
@@ -29,9 +29,15 @@ class NASBench201Space(SearchSpace):
         return NB201Network(C=self.C if C is None else C, N=self.N if N is None else N, num_classes=num_classes, stem=stem, fused=True)
 
     def genotype(self, alive: AliveSet) -> str:
-        if not alive.is_single_path() or any(alive.num_alive(CELL, e) != 1 for e in range(len(EDGES))):
+        return format_arch(OP_NAMES[i] for i in self._op_indices(alive))
+
+    @staticmethod
+    def _op_indices(alive: AliveSet) -> list[int]:
+        """The op index of each edge of a single-path alive-set; ValueError while an edge holds more than one."""
+        masks = alive.masks[CELL]
+        if not bool((masks.sum(1) == 1).all()):
             raise ValueError("the alive-set still has more than one op on some edge: the search is not done")
-        return format_arch(alive.alive_ops(CELL, e)[0] for e in range(len(EDGES)))
+        return masks.to(torch.int8).argmax(1).tolist()
 
     def alive_set_for(self, arch: str) -> AliveSet:
         ops = parse_arch(arch)
@@ -52,12 +58,22 @@ class NASBench201Space(SearchSpace):
 
     def mutate(self, alive: AliveSet, generator: torch.Generator) -> AliveSet:
         """One uniformly random edge gets a uniformly random different op (one of the 24 neighbours)."""
-        self.genotype(alive)  # single path, one op per edge
-        ops = [OP_NAMES.index(alive.alive_ops(CELL, e)[0]) for e in range(len(EDGES))]
+        ops = self._op_indices(alive)
         edge = int(torch.randint(len(EDGES), (1,), generator=generator))
         others = [i for i in range(len(OP_NAMES)) if i != ops[edge]]
         ops[edge] = others[int(torch.randint(len(others), (1,), generator=generator))]
         return self._single_path(ops)
+
+    def all_archs(self) -> list[str]:
+        """The 15,625 architecture strings, in benchmark-index order of the op tuples (none=0 .. avg_pool_3x3=4)."""
+        import itertools
+
+        return [format_arch(ops) for ops in itertools.product(OP_NAMES, repeat=len(EDGES))]
+
+    def crossover(self, first: AliveSet, second: AliveSet, generator: torch.Generator) -> AliveSet | None:
+        """Each edge's op from one parent or the other at random, a child unlike both (``None`` if none exists)."""
+        self._op_indices(first), self._op_indices(second)
+        return cross_genes(first, second, [(CELL, [e]) for e in range(len(EDGES))], generator)
 
     def parse_genotype(self, value) -> str:
         """The architecture string, checked (ValueError with a one-line reason)."""

@@ -241,3 +241,76 @@ def build_dataset(cfg, split: str = "train") -> ArrayDataset:
             return load_imagenet(cfg.get("root"), "train" if train else "val", cfg.get("image_size", 32), augment, cfg.get("workers", 4))
         return load_imagenet16(cfg.get("root"), cfg.get("num_classes", 120), "train" if train else "val", augment)
     raise TenasError(f"unknown dataset {name!r}; choose cifar10, cifar100, npz, synthetic, imagenet or imagenet16_120")
+
+
+# ----------------------------------------------------------------------------- per-dataset search
+#: The NAS-Bench-201 datasets a search can be for: classes, input resolution, pad of the pad-crop augmentation,
+#: and the name the benchmark's ground truth uses (tenas.benchmark.DATASETS).
+BENCHMARK_DATASETS = {
+    "cifar10": {"classes": 10, "size": 32, "pad": 4, "benchmark": "cifar10"},
+    "cifar100": {"classes": 100, "size": 32, "pad": 4, "benchmark": "cifar100"},
+    "imagenet16_120": {"classes": 120, "size": 16, "pad": 2, "benchmark": "ImageNet16-120"},
+}
+
+
+def benchmark_dataset_name(setting, dataset_name: str) -> str:
+    """``benchmark.dataset`` as given, or by default the dataset's own name when it is one of
+    :data:`BENCHMARK_DATASETS` (``dataset=cifar100`` searches for CIFAR-100), else ``cifar10``."""
+    if setting is not None:
+        return str(setting)
+    return dataset_name if dataset_name in BENCHMARK_DATASETS else "cifar10"
+
+
+def for_benchmark(data: ArrayDataset, target: str) -> tuple[ArrayDataset, str | None]:
+    """``data`` as the inputs of a search for benchmark dataset ``target``, and a one-line note when it is a
+    stand-in (``None`` when it already is that dataset's shape).
+
+    The networks then get ``target``'s class count (the images' labels are kept: a stand-in's labels,
+    CIFAR-10's 0..9 for CIFAR-100, are valid classes of the larger head), and images of another size are
+    resized to ``target``'s resolution once (a box filter down, as ImageNet16 was made from ImageNet: CIFAR-10
+    at 16 px for ImageNet16-120 is the mean of each 2x2 block; bilinear up), padded by ``target``'s pad for
+    augmentation. Refused (``TenasError``): a target that is not a benchmark dataset,
+    labels of more classes than the target has, and a dataset read lazily whose images are another size.
+    """
+    if target not in BENCHMARK_DATASETS:
+        raise TenasError(f"benchmark.dataset: {target!r} is not a NAS-Bench-201 dataset; allowed: {list(BENCHMARK_DATASETS)}")
+    spec = BENCHMARK_DATASETS[target]
+    if data.num_classes > spec["classes"]:
+        raise TenasError(f"benchmark.dataset: {target} has {spec['classes']} classes, but {data.name}'s labels are of "
+                         f"{data.num_classes}; search it for a benchmark dataset with as many classes or more")
+    channels, height, width = data.image_shape
+    changes = []
+    if data.num_classes != spec["classes"]:
+        changes.append(f"{data.num_classes}-class labels in a {spec['classes']}-class network")
+    if (height, width) != (spec["size"], spec["size"]):
+        if not hasattr(data, "images") or type(data) is not ArrayDataset:
+            raise TenasError(f"benchmark.dataset: {target} takes {spec['size']}x{spec['size']} images, but {data.name} gives "
+                             f"{height}x{width}; set the dataset's image size to {spec['size']}")
+        size = (spec["size"], spec["size"])
+        smaller = spec["size"] < min(height, width)  # box filter down (how ImageNet16 was made), bilinear up
+        x = torch.nn.functional.interpolate(data.images.float(), size=size, mode="area") if smaller else \
+            torch.nn.functional.interpolate(data.images.float(), size=size, mode="bilinear", align_corners=False)
+        images = x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        changes.append(f"{height}x{width} images resized to {spec['size']}x{spec['size']}")
+    else:
+        images = data.images.permute(0, 2, 3, 1).numpy()
+    if not changes:
+        return data, None
+    view = ArrayDataset(images, data.labels.numpy(), data.mean.flatten().tolist(), data.std.flatten().tolist(), num_classes=spec["classes"],
+                        augment=data.augment, pad=spec["pad"] if (height, width) != (spec["size"], spec["size"]) else data.pad,
+                        name=f"{data.name} as {target}")
+    return view, f"{data.name} stands in for {target}: {', '.join(changes)}"
+
+
+def search_dataset(cfg, space, data: ArrayDataset) -> tuple[ArrayDataset, str | None, str | None]:
+    """The inputs of a search or study (``cfg.benchmark.dataset``, see :func:`benchmark_dataset_name`) on
+    ``space``: ``(dataset, benchmark dataset, stand-in note)``. A space without a benchmark searches the
+    dataset as it is, and refuses a ``benchmark.dataset``."""
+    setting = (cfg.get("benchmark") or {}).get("dataset")
+    if not space.has_benchmark:
+        if setting is not None:
+            raise TenasError(f"benchmark.dataset: {space.name} has no benchmark to search for; allowed: null")
+        return data, None, None
+    target = benchmark_dataset_name(setting, cfg.dataset.name)
+    view, note = for_benchmark(data, target)
+    return view, target, note

@@ -22,9 +22,10 @@ class Checkpoint:
     opened again.
     """
 
-    def __init__(self, path: Path, read_only: bool = False):
-        """``read_only``: a torn last line is ignored but left in the file (another process may be writing it)."""
-        self.path = Path(path)
+    def __init__(self, path: Path, read_only: bool = False, sync: bool = True):
+        """``read_only``: a torn last line is ignored but left in the file (another process may be writing it).
+        ``sync=False``: lines are flushed but not forced to disk (rows that cost nothing to redo, e.g. table lookups)."""
+        self.path, self.sync = Path(path), sync
         self.rows: dict[int, dict] = {}
         if self.path.exists():
             data = self.path.read_bytes()
@@ -51,6 +52,7 @@ class Checkpoint:
         with open(self.path, "ab") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if self.sync:
+                os.fsync(fh.fileno())
         for row in rows:
             self.rows[int(row["index"])] = row
