@@ -68,16 +68,19 @@ def compose_search(overrides):
         return compose(config_name="search", overrides=overrides)
 
 
-FREEREA_TINY = ["+experiment=freerea", "strategy.population_size=6", "strategy.sample_size=3", "strategy.budget=10"]
+TINY = ["strategy.population_size=6", "strategy.sample_size=3", "strategy.budget=10"]
+FREEREA_TINY = ["+experiment=freerea", *TINY]
+PRESETS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
 
 
+@pytest.mark.parametrize("preset", PRESETS)
 @pytest.mark.parametrize("target", list(BENCHMARK_DATASETS))
-def test_freerea_preset_end_to_end_per_dataset(cifar10_npz, nb201_csv, tmp_path, target):
+def test_every_preset_end_to_end_per_dataset(cifar10_npz, nb201_csv, tmp_path, target, preset):
     data = ["dataset=npz", f"dataset.path={cifar10_npz}", f"benchmark.path={nb201_csv}", f"benchmark.dataset={target}"]
-    cfg = compose_search([*FREEREA_TINY, *data])
-    assert cfg.ranking.name == "freerea" and cfg.strategy.parents == 2 and cfg.strategy.crossover and cfg.search.repeats == 1
+    cfg = compose_search([f"+experiment={preset}", *TINY, *data])
+    assert cfg.ranking.name == preset and cfg.strategy.parents == 2 and cfg.strategy.crossover and cfg.search.repeats == 1
     a = run_search(cfg, tmp_path / "a")
-    b = run_search(compose_search([*FREEREA_TINY, *data]), tmp_path / "b")
+    b = run_search(compose_search([f"+experiment={preset}", *TINY, *data]), tmp_path / "b")
     assert a["arch"] == b["arch"] and a["merit"] == b["merit"] and a["num_scored"] == 10
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a" / "population.csv"), pd.read_csv(tmp_path / "b" / "population.csv"))
     table = pd.read_csv(nb201_csv).set_index("arch_str")
