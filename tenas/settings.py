@@ -178,14 +178,18 @@ SEARCH = COMMON + (
     Setting("ranking.proxies", "names", hint="registered proxies"),
     Setting("ranking.aggregation", "str", choices=AGGREGATIONS, required=False),
 )
+#: The cost limits of the strategies that draw whole architectures (tenas.strategies.cost_limits).
+COST_LIMITS = (
+    Setting("max_params", "number", 0, open_low=True, null=True, required=False, hint="millions; null = no limit"),
+    Setting("max_flops", "number", 0, open_low=True, null=True, required=False, hint="millions of multiply-adds; null = no limit"),
+)
 #: The settings of each search strategy (``conf/strategy/<name>.yaml``) besides ``name``.
 STRATEGY_SETTINGS = {
     "prune": (),
     "sample": (
         Setting("num_samples", "int", 1),
         Setting("chunk_size", "int", 1, required=False),
-        Setting("max_params", "number", 0, open_low=True, null=True, required=False, hint="millions; null = no limit"),
-        Setting("max_flops", "number", 0, open_low=True, null=True, required=False, hint="millions of multiply-adds; null = no limit"),
+        *COST_LIMITS,
     ),
     "evolve": (
         Setting("population_size", "int", 1),
@@ -194,8 +198,7 @@ STRATEGY_SETTINGS = {
         Setting("parents", "int", 1, 2, required=False, hint="the best of the tournament mutated"),
         Setting("crossover", "bool", required=False, hint="true needs strategy.parents=2"),
         Setting("chunk_size", "int", 1, required=False),
-        Setting("max_params", "number", 0, open_low=True, null=True, required=False, hint="millions; null = no limit"),
-        Setting("max_flops", "number", 0, open_low=True, null=True, required=False, hint="millions of multiply-adds; null = no limit"),
+        *COST_LIMITS,
     ),
 }
 
@@ -481,7 +484,12 @@ def check_scorer(cfg, space, ranking_proxies) -> bool:
     """The ``scorer`` group; for ``table``: a sample/evolve strategy, and a table holding the ranking's proxies
     for every architecture of the space. Returns whether the search reads a table."""
     name = scorer_name(cfg)
-    check_names("scorer.name", name, ("compute", "table"), "scorer")
+    known = sorted(p.stem for p in (CONF_DIR / "scorer").glob("*.yaml"))
+    check_names("scorer.name", name, known, "scorer")
+    keys = sorted(OmegaConf.load(CONF_DIR / "scorer" / f"{name}.yaml"))
+    for key in lookup(cfg, "scorer"):
+        if key not in keys:
+            raise TenasError(f"scorer.{key}: unknown setting of scorer={name}; known: {keys}")
     if name != "table":
         return False
     strategy = lookup(cfg, "strategy.name")

@@ -85,6 +85,7 @@ CASES = {
     "evolve_budget_0": ("search", ["strategy=evolve", "strategy.budget=0"], "strategy.budget", False, None),
     "evolve_unknown_key": ("search", ["strategy=evolve", "+strategy.tournament=3"], "strategy.tournament", False, None),
     "sample_max_flops_negative": ("search", ["strategy=sample", "strategy.max_flops=-1"], "strategy.max_flops", False, None),
+    "scorer_unknown_key": ("search", ["+scorer.path=t.csv"], "scorer.path", False, None),
     "freerea_budget_str": ("search", ["+experiment=freerea", "strategy.budget=many"], "strategy.budget", False, None),
     # tenas.search: names
     "unknown_proxy_in_ranking": ("search", ["ranking.proxies=[no_such_proxy]"], "ranking.proxies", False, None),

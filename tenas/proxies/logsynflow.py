@@ -16,21 +16,12 @@ from __future__ import annotations
 import torch
 
 from tenas.proxies import register_proxy
-from tenas.proxies._common import logits
-from tenas.proxies._naslib import one_batch, scored_layers
-from tenas.proxies.synflow import linearised_copy
+from tenas.proxies._naslib import one_batch
+from tenas.proxies.synflow import synflow_layer_sums
 
 
 @register_proxy("logsynflow", higher_is_better=True)
 def logsynflow(model, inputs) -> float:
     """FreeREA's LogSynflow: Σ|θ ⊙ log(1 + ∂R/∂θ)| (float64, BatchNorm removed, one all-ones input)."""
     x, _ = one_batch(inputs)
-    net = linearised_copy(model)
-    layers = scored_layers(net)
-    first = next(net.parameters(), None)
-    device = first.device if first is not None else torch.device("cpu")
-    r = logits(net(torch.ones(1, *x.shape[1:], dtype=torch.float64, device=device))).sum()
-    if not r.requires_grad:
-        return 0.0
-    grads = torch.autograd.grad(r, [layer.weight for layer in layers], allow_unused=True)
-    return float(sum((layer.weight.detach() * torch.log1p(g)).abs().sum() for layer, g in zip(layers, grads) if g is not None))
+    return float(sum(s.detach().cpu() for s in synflow_layer_sums(model, tuple(x.shape[1:]), torch.log1p)))

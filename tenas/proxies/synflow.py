@@ -58,8 +58,9 @@ def linearised_copy(model: nn.Module) -> nn.Module:
     return net
 
 
-def synflow_layer_sums(model: nn.Module, input_shape) -> list[torch.Tensor]:
-    """Per scored layer (``Conv2d``/``Linear`` in module order), ``Σ|θ ⊙ ∂R/∂θ|`` in float64."""
+def synflow_layer_sums(model: nn.Module, input_shape, transform=None) -> list[torch.Tensor]:
+    """Per scored layer (``Conv2d``/``Linear`` in module order), ``Σ|θ ⊙ ∂R/∂θ|`` in float64; with ``transform``,
+    ``Σ|θ ⊙ transform(∂R/∂θ)|`` (LogSynflow's ``log1p``)."""
     net = linearised_copy(model)
     layers = scored_layers(net)
     first = next(net.parameters(), None)
@@ -70,7 +71,7 @@ def synflow_layer_sums(model: nn.Module, input_shape) -> list[torch.Tensor]:
         return [torch.zeros((), dtype=torch.float64) for _ in layers]
     grads = torch.autograd.grad(r, [layer.weight for layer in layers], allow_unused=True)
     return [
-        torch.zeros((), dtype=torch.float64) if g is None else (layer.weight.detach() * g).abs().sum()
+        torch.zeros((), dtype=torch.float64) if g is None else (layer.weight.detach() * (g if transform is None else transform(g))).abs().sum()
         for layer, g in zip(layers, grads)
     ]
 
