@@ -1,6 +1,6 @@
 """tenas: training-free neural architecture search (TE-NAS)."""
 from tenas.ntk import ntk_condition_number, ntk_matrix
-from tenas.proxies import count_linear_regions, get_proxy, list_proxies
+from tenas.proxies import count_linear_regions, get_proxy, list_proxies, score
 
-__all__ = ["ntk_condition_number", "ntk_matrix", "count_linear_regions", "get_proxy", "list_proxies"]
+__all__ = ["ntk_condition_number", "ntk_matrix", "count_linear_regions", "get_proxy", "list_proxies", "score"]
 __version__ = "0.1.0"

@@ -437,9 +437,9 @@ def load_recipes(names: list[str], key: str, layers: dict[str, Any]) -> list:
             raise TenasError(f"proxy.{name}.options: must be a mapping of keyword options")
         signature = inspect.signature(recipe.proxy.fn)
         takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-        if not takes_any:
-            accepted = sorted(p for p, v in signature.parameters.items()
-                              if v.kind in (v.KEYWORD_ONLY, v.POSITIONAL_OR_KEYWORD) and p not in ("model", "inputs", "targets"))
+        if not takes_any:  # options follow (pass_) for a shared-pass proxy, (model, inputs) for the others
+            given = list(signature.parameters.items())[1 if recipe.proxy.needs else 2:]
+            accepted = sorted(p for p, v in given if v.kind in (v.KEYWORD_ONLY, v.POSITIONAL_OR_KEYWORD) and p != "targets")
             for option in options:
                 if option not in accepted:
                     raise TenasError(f"proxy.{name}.options.{option}: unknown option of {name}; known: {accepted}")

@@ -8,11 +8,13 @@ import math
 import pytest
 import torch
 
+import tenas
 from search_spaces.nasbench201 import NB201Network, parse_arch
 from tenas.data import load_npz
 from tenas.init import initialise
 from tenas.proxies import get_proxy, list_proxies, proxy_settings
 from tenas.scoring import ScoringRecipe
+from tests.conftest import REPO
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|"
 
@@ -125,3 +127,70 @@ def test_kappa_between_a_forward_and_its_backward_leaves_the_graph_usable():
     recipe.score(net, torch.randn(8, 3, 32, 32), None)
     pending.backward()  # "modified by an inplace operation" if a weight or buffer was written back
     assert net.classifier.weight.grad is not None
+
+
+SHARED = [name for name in list_proxies() if get_proxy(name).needs]
+
+
+def test_the_shared_pass_proxies_are_the_published_groups():
+    """AZ-NAS's four, NASLib's gradient saliencies and the two SynFlows read shared passes; the rest run alone."""
+    assert {"az_expressivity", "az_progressivity", "az_trainability", "az_complexity", "snip", "grad_norm", "fisher",
+            "plain", "synflow", "logsynflow"} <= set(SHARED)
+
+
+@pytest.mark.parametrize("name", list_proxies())
+def test_proxy_scored_with_every_shared_pass_proxy_equals_itself_alone(name, images):
+    """tenas.score of ``name`` together with every shared-pass proxy (one forward, one backward for all of them)
+    equals ``name`` called alone on the same network and inputs, to 1e-6 relative; so does every partner."""
+    recipe = small_recipe(name)
+    net, generator = scored_network(recipe)
+    inputs, targets = recipe.draw(net, images, generator)
+    if targets is None:
+        rows = sum(len(x) for x in inputs) if isinstance(inputs, list) else len(inputs)
+        targets = torch.randint(10, (rows,), generator=generator)
+        if isinstance(inputs, list):
+            targets = list(targets.split([len(x) for x in inputs]))
+    together_names = [name] + [p for p in SHARED if p != name] if get_proxy(name).needs else [name]
+    options = {p: recipe.settings["options"] if p == name else small_recipe(p).settings["options"] for p in together_names}
+    forwards = []
+    handle = net.register_forward_hook(lambda *_: forwards.append(1))
+    together = tenas.score(net, inputs, together_names, targets=targets, options=options)
+    handle.remove()
+    if get_proxy(name).needs and not isinstance(inputs, list):
+        assert len(forwards) == 1, f"{len(forwards)} forwards of the network for {len(together_names)} shared-pass proxies"
+    for p in together_names:
+        proxy = get_proxy(p)
+        alone = proxy(net, inputs, **options[p], **({"targets": targets} if proxy.needs_targets else {}))
+        assert together[p] == pytest.approx(alone, rel=1e-6, abs=1e-12), f"{p}: {together[p]} together, {alone} alone"
+
+
+def test_score_refuses_proxies_that_need_targets_without_them():
+    net, _ = scored_network(small_recipe("snip"))
+    with pytest.raises(ValueError, match=r"\['snip'\] need targets"):
+        tenas.score(net, torch.randn(4, 3, 32, 32), ["snip", "az_complexity"])
+
+
+@pytest.mark.parametrize("ranking", sorted(p.stem for p in (REPO / "conf" / "ranking").glob("*.yaml")))
+def test_a_study_scores_each_preset_ranking_as_its_proxies_one_at_a_time(ranking, images):
+    """The study's grouped scoring (one network per protocol, one initialisation per repeat, one draw and shared
+    passes per inputs protocol) equals every proxy of the preset scored alone on its own network with the same
+    weights and its group's draw."""
+    from omegaconf import OmegaConf
+
+    from tenas.study.scoring import build_plan, protocol_groups, score_architecture, study_network, weight_seed
+
+    proxies = OmegaConf.load(REPO / "conf" / "ranking" / f"{ranking}.yaml").proxies
+    recipes = tuple(small_recipe(p) for p in proxies)
+    cfg = OmegaConf.create({"seed": 3, "study": {"repeats": 2}})
+    plan = build_plan(cfg, recipes, images, torch.device("cpu"))
+    row = score_architecture(plan, 7, ARCH)
+    for net_key, inits in protocol_groups(recipes):
+        for init, draws in inits:
+            for inputs_key, group in draws:
+                for recipe in group:
+                    values = []
+                    for r in range(2):
+                        net = study_network(recipe, images.num_classes, ARCH)
+                        initialise(net, init, torch.Generator().manual_seed(weight_seed(3, 7, r)))
+                        values.append(recipe.score(net, *plan.inputs[(net_key, inputs_key)][r]))
+                    assert row[recipe.name] == pytest.approx(sum(values) / 2, rel=1e-6, abs=1e-12), recipe.name

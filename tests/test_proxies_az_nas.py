@@ -12,7 +12,7 @@ from torch import nn
 
 from search_spaces.nasbench201 import NB201Network, network_for_arch, parse_arch
 from tenas.init import kaiming_init_
-from tenas.proxies import get_proxy
+from tenas.proxies import get_proxy, score
 from tenas.proxies import _az_nas as az
 
 NAMES = ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity")
@@ -191,16 +191,23 @@ def test_fallback_rule_takes_the_4d_outputs_of_direct_children():
     assert math.isfinite(get_proxy("az_trainability")(net, torch.randn(4, 3, 6, 6)))
 
 
-def test_the_four_proxies_are_the_single_pass_scores_and_all_higher_is_better():
+def test_the_four_proxies_scored_together_take_one_forward_and_equal_each_alone():
     arch = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|"
     net = network_for_arch(arch, C=4, N=1)
     kaiming_init_(net, torch.Generator().manual_seed(0))
     x = torch.randn(8, 3, 16, 16, generator=torch.Generator().manual_seed(1))
-    together = az.all_scores(net, x, seed=3)
     options = {"az_trainability": {"seed": 3}}
+    forwards = []
+    handle = net.register_forward_hook(lambda *_: forwards.append(1))
+    together = score(net, x, NAMES, options=options)
+    assert len(forwards) == 1  # one forward serves expressivity, progressivity, trainability and complexity
+    alone = {}
     for name in NAMES:
         assert get_proxy(name).higher_is_better
-        assert get_proxy(name)(net, x, **options.get(name, {})) == pytest.approx(together[name], rel=1e-9, abs=1e-12)
+        alone[name] = get_proxy(name)(net, x, **options.get(name, {}))
+    handle.remove()
+    assert len(forwards) == 1 + len(NAMES)
+    assert together == pytest.approx(alone, rel=1e-9, abs=1e-12)
 
 
 def test_log_rank_aggregate():

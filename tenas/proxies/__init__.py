@@ -1,5 +1,11 @@
 """Training-free proxies as plugins: ``(model, inputs, **options) -> float`` behind one registry.
 
+A proxy is either a function of the model and its inputs, running its own passes, or (registered
+with ``needs=``) a function of a shared :class:`tenas.proxies._pass.Pass`: it states what it reads
+(stage features, FLOPs, loss gradients, SynFlow gradients) and :func:`score` runs one forward (and
+what is differentiated from it) per network and batch for every such proxy of one request. Called
+alone, such a proxy builds its own pass; the score is the same either way.
+
 A proxy is one module ``tenas/proxies/<name>.py`` that registers its scoring
 function with :func:`register_proxy`, plus its protocol in ``conf/proxy/<name>.yaml``
 (the network it scores, the inputs it draws per repeat, the initialisation and its
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections import defaultdict
 import pkgutil
 import warnings
 from dataclasses import dataclass
@@ -43,9 +50,14 @@ class Proxy:
     doc: str = ""
     min_batch_size: int = 1  # fewest samples per forward the score means anything with (NTK: 2)
     batched: Callable[..., list[float]] | None = None  # (supernet, inputs, alive_sets, **options) -> scores
+    needs: frozenset = frozenset()  # non-empty: ``fn`` reads a shared Pass (tenas/proxies/_pass.py) instead of the model
+    batches: str = "concat"  # a shared-pass proxy on a list of batches: "concat" (one pass) or "mean" (of per-batch passes)
 
     def __call__(self, model, inputs, **options) -> float:
         """The score as a float; NaN (and a warning) when the function's answer is not finite."""
+        if self.needs:
+            targets = options.pop("targets", None)
+            return score(model, inputs, [self.name], targets=targets, options={self.name: options})[self.name]
         return self._finite(self.fn(model, inputs, **options))
 
     def score_candidates(self, net, inputs, alive_sets, **options) -> list[float]:
@@ -67,8 +79,9 @@ PROXIES: dict[str, Proxy] = {}
 
 
 def register_proxy(name: str, *, higher_is_better: bool, needs_targets: bool = False, min_batch_size: int = 1,
-                   batched: Callable[..., list[float]] | None = None):
-    """Decorator: register ``fn(model, inputs, **options) -> float`` as proxy ``name``.
+                   batched: Callable[..., list[float]] | None = None, needs=(), batches: str = "concat"):
+    """Decorator: register ``fn(model, inputs, **options) -> float`` as proxy ``name``; with ``needs``
+    (names from :data:`tenas.proxies._pass.NEEDS`), ``fn(pass_, **options) -> float`` reading a shared pass.
 
     ``needs_targets``: the function takes ``targets=`` (a LongTensor of class indices,
     one per input sample), which the search and the study then draw with the inputs.
@@ -77,11 +90,18 @@ def register_proxy(name: str, *, higher_is_better: bool, needs_targets: bool = F
     ``batched``: optional ``(supernet, inputs, alive_sets, **options) -> list of scores``, the
     same scores for many alive-sets of one supernet in one computation (a search's
     ``compute.candidate_batch``; see :func:`tenas.ntk.candidate_condition_numbers`).
+    ``batches``: how a shared-pass proxy reads a list of batches: ``"concat"``, one pass of their
+    concatenation (NASLib's measures), or ``"mean"``, the mean of one pass per batch (AZ-NAS's).
     """
+    from tenas.proxies._pass import NEEDS
+
+    if set(needs) - set(NEEDS) or batches not in ("concat", "mean"):
+        raise ValueError(f"proxy {name}: needs {sorted(needs)} must be among {list(NEEDS)}, batches 'concat' or 'mean'")
 
     def deco(fn):
         summary = (fn.__doc__ or "").strip().splitlines()
-        PROXIES[name] = Proxy(name, fn, higher_is_better, needs_targets, summary[0] if summary else "", min_batch_size, batched)
+        PROXIES[name] = Proxy(name, fn, higher_is_better, needs_targets, summary[0] if summary else "", min_batch_size, batched,
+                              frozenset(needs), batches)
         return fn
 
     return deco
@@ -103,6 +123,52 @@ def list_proxies() -> list[str]:
     return sorted(PROXIES)
 
 
+def score(model, inputs, proxies, targets=None, options=None) -> dict[str, float]:
+    """``{name: score}`` of every proxy in ``proxies`` on ``model`` and ``inputs`` (a batch or a list of
+    batches; ``targets`` alike, for the proxies that need them), ``options[name]`` their keyword options.
+
+    The shared-pass proxies among them (registered with ``needs=``) read one :class:`~tenas.proxies._pass.Pass`
+    per batch: one forward, at most one backward of the loss and one vector-Jacobian product per stage
+    pair, however many of them ask; the others run alone. The scores equal those of each proxy called
+    alone on the same model and inputs (up to float rounding). Non-finite scores are NaN, with a warning.
+    """
+    options = options or {}
+    chosen = [get_proxy(name) for name in dict.fromkeys(proxies)]
+    missing = [p.name for p in chosen if p.needs_targets and targets is None]
+    if missing:
+        raise ValueError(f"proxies {missing} need targets=")
+    out = {p.name: p(model, inputs, **(dict(options.get(p.name) or {}, targets=targets) if p.needs_targets else dict(options.get(p.name) or {})))
+           for p in chosen if not p.needs}
+    shared = [p for p in chosen if p.needs]
+    if shared:
+        from tenas.proxies._naslib import one_batch
+
+        several = isinstance(inputs, (list, tuple)) and len(inputs) > 1
+        per_batch = [p for p in shared if several and p.batches == "mean"]
+        whole = [p for p in shared if p not in per_batch]
+        if whole:
+            x, y = one_batch(inputs, targets)
+            out.update(_score_pass(model, x, y, whole, options, None))
+        if per_batch:
+            generators: dict = {}  # one generator per seed, continued across the batches
+            ys = list(targets) if isinstance(targets, (list, tuple)) else [targets] * len(inputs)
+            values = defaultdict(list)
+            for x, y in zip(inputs, ys):
+                for name, value in _score_pass(model, x, y, per_batch, options, generators).items():
+                    values[name].append(value)
+            out.update({name: float(sum(v) / len(v)) for name, v in values.items()})
+    return {p.name: p._finite(out[p.name]) if p.needs else out[p.name] for p in chosen}
+
+
+def _score_pass(model, x, y, proxies, options, generators) -> dict[str, float]:
+    from tenas.proxies._pass import shared_pass
+
+    needs = frozenset().union(*(p.needs for p in proxies))
+    feature_sets = [(options.get(p.name) or {}).get("feature_modules") for p in proxies if p.needs & {"features", "features_grad"}]
+    with shared_pass(model, x, y, needs, feature_sets or [None], generators) as ps:
+        return {p.name: float(p.fn(ps, **(options.get(p.name) or {}))) for p in proxies}
+
+
 def proxy_settings(name: str, overrides=None) -> dict:
     """The protocol of proxy ``name``: :data:`BASE_SETTINGS`, then ``conf/proxy/<name>.yaml``
     (when there is one), then ``overrides`` (a run's ``proxy.<name>`` section), merged key by key."""
@@ -122,4 +188,4 @@ _load_builtin()
 
 from tenas.proxies.linear_regions import count_linear_regions  # noqa: E402  (re-exported)
 
-__all__ = ["Proxy", "PROXIES", "register_proxy", "get_proxy", "list_proxies", "proxy_settings", "count_linear_regions"]
+__all__ = ["Proxy", "PROXIES", "register_proxy", "get_proxy", "list_proxies", "proxy_settings", "score", "count_linear_regions"]

@@ -22,11 +22,17 @@ The features are the hooked modules' outputs in the order they fire (a module ca
 twice contributes two features). Features are ``[batch, channels, *positions]``; each
 spatial position of each sample is one observation of a ``channels``-dimensional vector.
 
-Nothing is cached between calls: each proxy call runs its own forward.
+The proxies read the features from a shared pass (:mod:`tenas.proxies._pass`): scored together,
+the four take one forward, one vector-Jacobian product per stage pair and one eigendecomposition
+per stage, as the reference; scored alone, each runs its own pass. FLOPs are counted by the pass's
+hooks on every ``Conv1d``/``Conv2d``/``Linear`` call in the convention of NAS-Bench-201's
+``get_model_infos`` (xautodl ``flop_benchmark``), which the reference's complexity score reads from
+the benchmark: output positions x kernel area x in/groups x out channels (+ out channels x positions
+for a bias) per convolution, in x out features (+ out for a bias) per row of a ``Linear``; pooling,
+BatchNorm, activations and additions are not counted.
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
@@ -34,7 +40,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tenas.state import untouched
 
 #: Score of a degenerate network where the reference returns ``-inf`` (or NaN mapped to
 #: ``-inf``): a feature map with no variance at all (an all-zero cell output), for
@@ -80,29 +85,12 @@ def _first_tensor(output):
 
 
 def stage_features(model: nn.Module, inputs: torch.Tensor, names: Sequence[str] | None = None) -> list[torch.Tensor]:
-    """Run ``model`` on ``inputs`` (in its current mode and grad mode) and return the stage
-    features in firing order. Hooks are removed before returning."""
-    chosen = feature_modules(model, names)
-    fallback = chosen is None
-    if fallback:
-        chosen = list(model.children())
-    features: list[torch.Tensor] = []
+    """The stage features of one train-mode forward of ``inputs`` through ``model``, in firing order,
+    detached (what a shared pass records for the ``"features"`` need; the model left as found)."""
+    from tenas.proxies._pass import shared_pass
 
-    def hook(_module, _inputs, output):
-        out = _first_tensor(output)
-        if out is None or not out.is_floating_point() or out.dim() < 2:
-            return
-        if fallback and out.dim() != 4:
-            return
-        features.append(out)
-
-    handles = [m.register_forward_hook(hook) for m in dict.fromkeys(chosen)]
-    try:
-        model(inputs)
-    finally:
-        for h in handles:
-            h.remove()
-    return features
+    with shared_pass(model, inputs, needs={"features"}, feature_sets=[names]) as p:
+        return [f.detach() for f in p.stage_features(names)]
 
 
 def _rows(feature: torch.Tensor) -> torch.Tensor:
@@ -208,91 +196,10 @@ def trainability_of(features: Sequence[torch.Tensor], generator: torch.Generator
     return float(np.mean(scores))
 
 
-# ----------------------------------------------------------------------------- complexity
-@torch.no_grad()
-def flops_per_sample(model: nn.Module, sample: torch.Tensor) -> float:
-    """FLOPs of one forward of one sample, in the convention of NAS-Bench-201's ``get_model_infos``
-    (xautodl ``flop_benchmark``), which the reference's complexity score reads from the benchmark:
-    per ``Conv1d``/``Conv2d``: output positions x kernel area x in/groups x out channels (+ out channels
-    x positions for a bias); per ``Linear``: in x out features (+ out for a bias) per row. Pooling,
-    BatchNorm, activations and additions are not counted. ``sample`` is ``[1, ...]``; the caller
-    sets the mode (the benchmark: eval)."""
-    total = 0.0
-
-    def conv_hook(m, _inputs, output):
-        nonlocal total
-        positions = output[0, 0].numel()
-        kernel = math.prod(m.kernel_size)
-        total += positions * kernel * (m.in_channels // m.groups) * m.out_channels
-        if m.bias is not None:
-            total += positions * m.out_channels
-
-    def linear_hook(m, _inputs, output):
-        nonlocal total
-        rows = output[0].numel() // m.out_features
-        total += rows * m.in_features * m.out_features
-        if m.bias is not None:
-            total += rows * m.out_features
-
-    handles = []
-    for m in model.modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
-            handles.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            handles.append(m.register_forward_hook(linear_hook))
-    try:
-        model(sample)
-    finally:
-        for h in handles:
-            h.remove()
-    return total
-
-
-# ----------------------------------------------------------------------------- the proxies
-def _batches(inputs) -> list[torch.Tensor]:
-    return list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-
-
-def expressivity_profiles(model: nn.Module, inputs, feature_modules: Sequence[str] | None) -> list[np.ndarray]:
-    """Per-batch entropy profiles, forward in train mode without gradients; the model left as found."""
-    profiles = []
-    with untouched(model, train=True), torch.no_grad():
-        for x in _batches(inputs):
-            profiles.append(expressivity_profile(stage_features(model, x, feature_modules)))
-    return profiles
-
-
-def trainability(model: nn.Module, inputs, feature_modules: Sequence[str] | None, seed: int) -> float:
-    """Mean over batches of :func:`trainability_of`; the model left as found."""
-    generator = torch.Generator().manual_seed(int(seed))
-    values = []
-    with untouched(model, train=True), torch.enable_grad():
-        for x in _batches(inputs):
-            values.append(trainability_of(stage_features(model, x, feature_modules), generator))
-    return float(np.mean(values))
-
-
-def complexity(model: nn.Module, inputs) -> float:
-    """FLOPs per sample (eval mode, the first sample of the first batch); the model left as found."""
-    x = _batches(inputs)[0]
-    with untouched(model, train=False):
-        return flops_per_sample(model, x[:1])
-
-
-def all_scores(model: nn.Module, inputs: torch.Tensor, *, feature_modules: Sequence[str] | None = None, seed: int = 0) -> dict:
-    """The four scores from ONE forward (as the reference); for studies that want all of them.
-    Identical to the four proxies called one by one with the same options."""
-    generator = torch.Generator().manual_seed(int(seed))
-    with untouched(model, train=True), torch.enable_grad():
-        features = stage_features(model, inputs, feature_modules)
-        profile = expressivity_profile(features)
-        train_score = trainability_of(features, generator)
-    return {
-        "az_expressivity": expressivity_from_profile(profile),
-        "az_progressivity": progressivity_from_profile(profile),
-        "az_trainability": train_score,
-        "az_complexity": complexity(model, inputs),
-    }
+# ----------------------------------------------------------------------------- from a shared pass
+def profile_of(p, names: Sequence[str] | None) -> np.ndarray:
+    """The per-stage entropy profile of pass ``p``'s stage features (computed once per pass and feature set)."""
+    return p.memo(("az_profile", None if names is None else tuple(names)), lambda: expressivity_profile(p.stage_features(names)))
 
 
 def log_rank_aggregate(scores: dict) -> np.ndarray:

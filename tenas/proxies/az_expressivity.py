@@ -19,13 +19,11 @@ Pure: the model is left as found.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from tenas.proxies import register_proxy
-from tenas.proxies._az_nas import expressivity_from_profile, expressivity_profiles
+from tenas.proxies._az_nas import expressivity_from_profile, profile_of
 
 
-@register_proxy("az_expressivity", higher_is_better=True)
-def az_expressivity(model, inputs, *, feature_modules=None) -> float:
+@register_proxy("az_expressivity", higher_is_better=True, needs={"features"}, batches="mean")
+def az_expressivity(p, *, feature_modules=None) -> float:
     """AZ-NAS expressivity: sum over stages of the entropy of the features' PCA spectrum (higher = better)."""
-    return float(np.mean([expressivity_from_profile(p) for p in expressivity_profiles(model, inputs, feature_modules)]))
+    return expressivity_from_profile(profile_of(p, feature_modules))

@@ -15,13 +15,11 @@ per-batch scores. Pure: the model is left as found.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from tenas.proxies import register_proxy
-from tenas.proxies._az_nas import expressivity_profiles, progressivity_from_profile
+from tenas.proxies._az_nas import profile_of, progressivity_from_profile
 
 
-@register_proxy("az_progressivity", higher_is_better=True)
-def az_progressivity(model, inputs, *, feature_modules=None) -> float:
+@register_proxy("az_progressivity", higher_is_better=True, needs={"features"}, batches="mean")
+def az_progressivity(p, *, feature_modules=None) -> float:
     """AZ-NAS progressivity: minimum over consecutive stages of the gain in PCA entropy (higher = better)."""
-    return float(np.mean([progressivity_from_profile(p) for p in expressivity_profiles(model, inputs, feature_modules)]))
+    return progressivity_from_profile(profile_of(p, feature_modules))

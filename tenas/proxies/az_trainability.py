@@ -24,10 +24,10 @@ global RNG left as found.
 from __future__ import annotations
 
 from tenas.proxies import register_proxy
-from tenas.proxies._az_nas import trainability
+from tenas.proxies._az_nas import trainability_of
 
 
-@register_proxy("az_trainability", higher_is_better=True)
-def az_trainability(model, inputs, *, feature_modules=None, seed: int = 0) -> float:
+@register_proxy("az_trainability", higher_is_better=True, needs={"features_grad"}, batches="mean")
+def az_trainability(p, *, feature_modules=None, seed: int = 0) -> float:
     """AZ-NAS trainability: mean over stage pairs of -σ - 1/σ + 2, σ the spectral norm of the gradient map (higher = better)."""
-    return trainability(model, inputs, feature_modules, seed)
+    return trainability_of(p.stage_features(feature_modules), p.generator(seed))

@@ -20,34 +20,17 @@ import math
 import torch
 
 from tenas.proxies import register_proxy
-from tenas.state import untouched
-from tenas.proxies._naslib import LAYER_TYPES, cross_entropy, one_batch, unfused
 
 
-@register_proxy("fisher", higher_is_better=True, needs_targets=True)
-def fisher(model, inputs, *, targets) -> float:
+@register_proxy("fisher", higher_is_better=True, needs_targets=True, needs={"layer_grads"})
+def fisher(p) -> float:
     """Channel Fisher saliency Σ ½·mean_n(Σ a·∂L/∂a)² × fan-in over Conv2d/Linear outputs, one batch, train mode."""
-    x, y = one_batch(inputs, targets)
-    per_layer: list[torch.Tensor] = []
-
-    def capture(module, _args, out):
-        if not (isinstance(out, torch.Tensor) and out.requires_grad):
-            return
-        act = out.detach()
-        fan_in = math.prod(module.weight.shape[1:])
-
-        def on_grad(grad):
-            g = act * grad.detach()
-            g_nk = g.sum(dim=tuple(range(2, g.dim()))) if g.dim() > 2 else g
-            per_layer.append(g_nk.double().pow(2).mean(0).mul(0.5).sum() * fan_in)
-
-        out.register_hook(on_grad)
-
-    with untouched(model, train=True), unfused(model):
-        for m in model.modules():
-            if isinstance(m, LAYER_TYPES):
-                m.register_forward_hook(capture)
-        loss = cross_entropy(model, x, y)
-        if loss.requires_grad:
-            loss.backward()
-    return float(sum(per_layer, torch.zeros((), dtype=torch.float64)))
+    _, _, calls, grads = p.loss_grads()
+    score = torch.zeros((), dtype=torch.float64)
+    for (module, out), grad in zip(calls, grads):
+        if grad is None:  # an output that does not reach the loss adds 0
+            continue
+        g = out.detach() * grad.detach()
+        g_nk = g.sum(dim=tuple(range(2, g.dim()))) if g.dim() > 2 else g
+        score = score + g_nk.double().pow(2).mean(0).mul(0.5).sum() * math.prod(module.weight.shape[1:])
+    return float(score)

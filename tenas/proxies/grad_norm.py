@@ -11,13 +11,11 @@ Direction: higher is better (Abdelfattah et al. 2021; the file's ρ with val_acc
 from __future__ import annotations
 
 from tenas.proxies import register_proxy
-from tenas.state import untouched
-from tenas.proxies._naslib import total, weight_gradients
+from tenas.proxies._naslib import total
 
 
-@register_proxy("grad_norm", higher_is_better=True, needs_targets=True)
-def grad_norm(model, inputs, *, targets) -> float:
+@register_proxy("grad_norm", higher_is_better=True, needs_targets=True, needs={"loss_grads"})
+def grad_norm(p) -> float:
     """Σ over Conv2d/Linear layers of the Frobenius norm of ∂(cross-entropy)/∂W on one batch, train mode."""
-    with untouched(model, train=True):
-        _, _, grads = weight_gradients(model, inputs, targets)
-        return total([g.norm() for g in grads if g is not None])
+    _, grads, _, _ = p.loss_grads()
+    return total([g.norm() for g in grads if g is not None])

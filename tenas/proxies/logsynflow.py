@@ -16,12 +16,10 @@ from __future__ import annotations
 import torch
 
 from tenas.proxies import register_proxy
-from tenas.proxies._naslib import one_batch
 from tenas.proxies.synflow import synflow_layer_sums
 
 
-@register_proxy("logsynflow", higher_is_better=True)
-def logsynflow(model, inputs) -> float:
+@register_proxy("logsynflow", higher_is_better=True, needs={"synflow"})
+def logsynflow(p) -> float:
     """FreeREA's LogSynflow: Σ|θ ⊙ log(1 + ∂R/∂θ)| (float64, BatchNorm removed, one all-ones input)."""
-    x, _ = one_batch(inputs)
-    return float(sum(s.detach().cpu() for s in synflow_layer_sums(model, tuple(x.shape[1:]), torch.log1p)))
+    return float(sum(s.detach() for s in synflow_layer_sums(p, torch.log1p)))

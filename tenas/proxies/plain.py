@@ -14,13 +14,11 @@ lower is the direction that carries information. Degenerate case: 0.
 from __future__ import annotations
 
 from tenas.proxies import register_proxy
-from tenas.state import untouched
-from tenas.proxies._naslib import total, weight_gradients
+from tenas.proxies._naslib import total
 
 
-@register_proxy("plain", higher_is_better=False, needs_targets=True)
-def plain(model, inputs, *, targets) -> float:
+@register_proxy("plain", higher_is_better=False, needs_targets=True, needs={"loss_grads"})
+def plain(p) -> float:
     """Σ W ⊙ ∂(cross-entropy)/∂W (signed) over Conv2d/Linear weights on one batch, train mode."""
-    with untouched(model, train=True):
-        _, layers, grads = weight_gradients(model, inputs, targets)
-        return total([layer.weight.detach() * g for layer, g in zip(layers, grads) if g is not None])
+    layers, grads, _, _ = p.loss_grads()
+    return total([layer.weight.detach() * g for layer, g in zip(layers, grads) if g is not None])

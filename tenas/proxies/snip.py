@@ -12,13 +12,11 @@ network whose output ignores every weight scores 0.
 from __future__ import annotations
 
 from tenas.proxies import register_proxy
-from tenas.state import untouched
-from tenas.proxies._naslib import total, weight_gradients
+from tenas.proxies._naslib import total
 
 
-@register_proxy("snip", higher_is_better=True, needs_targets=True)
-def snip(model, inputs, *, targets) -> float:
+@register_proxy("snip", higher_is_better=True, needs_targets=True, needs={"loss_grads"})
+def snip(p) -> float:
     """Σ|W ⊙ ∂(cross-entropy)/∂W| over Conv2d/Linear weights on one batch, train mode."""
-    with untouched(model, train=True):
-        _, layers, grads = weight_gradients(model, inputs, targets)
-        return total([(layer.weight.detach() * g).abs() for layer, g in zip(layers, grads) if g is not None])
+    layers, grads, _, _ = p.loss_grads()
+    return total([(layer.weight.detach() * g).abs() for layer, g in zip(layers, grads) if g is not None])

@@ -30,8 +30,6 @@ import torch
 from torch import nn
 
 from tenas.proxies import register_proxy
-from tenas.proxies._common import logits
-from tenas.proxies._naslib import one_batch, scored_layers
 
 
 def linearised_copy(model: nn.Module) -> nn.Module:
@@ -58,29 +56,21 @@ def linearised_copy(model: nn.Module) -> nn.Module:
     return net
 
 
-def synflow_layer_sums(model: nn.Module, input_shape, transform=None) -> list[torch.Tensor]:
-    """Per scored layer (``Conv2d``/``Linear`` in module order), ``Σ|θ ⊙ ∂R/∂θ|`` in float64; with ``transform``,
-    ``Σ|θ ⊙ transform(∂R/∂θ)|`` (LogSynflow's ``log1p``)."""
-    net = linearised_copy(model)
-    layers = scored_layers(net)
-    first = next(net.parameters(), None)
-    device = first.device if first is not None else torch.device("cpu")
-    x = torch.ones(1, *input_shape, dtype=torch.float64, device=device)
-    r = logits(net(x)).sum()
-    if not r.requires_grad:
-        return [torch.zeros((), dtype=torch.float64) for _ in layers]
-    grads = torch.autograd.grad(r, [layer.weight for layer in layers], allow_unused=True)
+def synflow_layer_sums(p, transform=None) -> list[torch.Tensor]:
+    """Per scored layer (``Conv2d``/``Linear`` in module order) of pass ``p``'s network, ``Σ|θ ⊙ ∂R/∂θ|`` in
+    float64 on the CPU; with ``transform``, ``Σ|θ ⊙ transform(∂R/∂θ)|`` (LogSynflow's ``log1p``). The
+    gradients come from the pass (:meth:`tenas.proxies._pass.Pass.synflow_grads`), taken once for both."""
+    layers, grads = p.synflow_grads()
     return [
-        torch.zeros((), dtype=torch.float64) if g is None else (layer.weight.detach() * (g if transform is None else transform(g))).abs().sum()
+        torch.zeros((), dtype=torch.float64) if g is None else (layer.weight.detach() * (g if transform is None else transform(g))).abs().sum().cpu()
         for layer, g in zip(layers, grads)
     ]
 
 
-@register_proxy("synflow", higher_is_better=True)
-def synflow(model, inputs) -> float:
+@register_proxy("synflow", higher_is_better=True, needs={"synflow"})
+def synflow(p) -> float:
     """log of SynFlow's Σ|θ ⊙ ∂R/∂θ| (float64, BatchNorm removed, one all-ones input), as NASLib publishes it."""
-    x, _ = one_batch(inputs)
-    sums = torch.stack([s.detach().cpu() for s in synflow_layer_sums(model, tuple(x.shape[1:]))])
+    sums = torch.stack([s.detach() for s in synflow_layer_sums(p)])
     positive = sums[sums > 0]
     if positive.numel() == 0:
         return -math.inf

@@ -1,7 +1,9 @@
-"""Scoring the sampled architectures of a study: the plan (protocols and shared inputs), one
-architecture's row, and the loop over them in one or several processes."""
+"""Scoring the sampled architectures of a study: the plan (protocols grouped as they share networks,
+weights and inputs, and the shared inputs), one architecture's row, and the loop over them in one or
+several processes."""
 from __future__ import annotations
 
+import json
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -16,8 +18,26 @@ from omegaconf import DictConfig
 from search_spaces.nasbench201 import NASBench201Space, NB201Network, parse_arch
 from tenas.errors import TenasError
 from tenas.init import initialise
+from tenas.proxies import score
 from tenas.scoring import ScoringRecipe, to_device
 from tenas.study.checkpoint import Checkpoint
+
+
+def _key(value) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def protocol_groups(recipes) -> list[tuple[str, list[tuple[str, list[tuple[str, list[ScoringRecipe]]]]]]]:
+    """``recipes`` grouped as they are scored: by network (built once per architecture), then by
+    initialisation (drawn once per repeat), then by inputs (drawn once per repeat; the proxies of one
+    draw are scored together, sharing their passes: :func:`tenas.proxies.score`). Keys are the
+    settings as JSON; groups keep the order in which the recipes first name them."""
+    nets: dict = {}
+    for recipe in recipes:
+        inits = nets.setdefault(_key(recipe.settings["network"]), {})
+        draws = inits.setdefault(recipe.settings["init"], {})
+        draws.setdefault(_key(recipe.settings["inputs"]), []).append(recipe)
+    return [(net, [(init, list(draws.items())) for init, draws in inits.items()]) for net, inits in nets.items()]
 
 
 @dataclass(frozen=True)
@@ -28,7 +48,7 @@ class ScoringPlan:
     recipes: tuple[ScoringRecipe, ...]
     repeats: int
     num_classes: int
-    inputs: dict  # proxy -> [(inputs, targets) per repeat], on the CPU
+    inputs: dict  # (network key, inputs key) -> [(inputs, targets) per repeat], on the CPU
     device: str
 
     @property
@@ -51,35 +71,52 @@ def study_network(recipe: ScoringRecipe, num_classes: int, arch: str | None = No
 
 
 def score_architecture(plan: ScoringPlan, index: int, arch: str) -> dict:
-    """One checkpoint row: the mean score of every proxy over the repeats, the seconds each proxy took
-    (``seconds_<proxy>``: building, initialising and scoring its network) and the seconds in all."""
+    """One checkpoint row: the mean score of every proxy over the repeats, the seconds each group of proxies
+    sharing a network took (``seconds_<proxy>+<proxy>...``: building, initialising and scoring it) and the
+    seconds in all. Every repeat initialises the network from :func:`weight_seed`, the same weights for
+    every proxy of one network and initialisation; the proxies of one draw are scored together."""
     t0 = time.perf_counter()
     row = {"index": int(index), "arch": arch}
-    for recipe in plan.recipes:
+    for net_key, inits in protocol_groups(plan.recipes):
         start = time.perf_counter()
-        net = study_network(recipe, plan.num_classes, arch).to(plan.device)
-        values = []
-        for r, (inputs, targets) in enumerate(plan.inputs[recipe.name]):
-            initialise(net, recipe.settings["init"], torch.Generator().manual_seed(weight_seed(plan.seed, index, r)))
-            values.append(recipe.score(net, to_device(inputs, plan.device), to_device(targets, plan.device)))
-        row[recipe.name] = float(np.mean(values))
-        row[f"seconds_{recipe.name}"] = round(time.perf_counter() - start, 4)
+        members = [r for _, draws in inits for _, recipes in draws for r in recipes]
+        net = study_network(members[0], plan.num_classes, arch).to(plan.device)
+        values: dict[str, list[float]] = {r.name: [] for r in members}
+        for init, draws in inits:
+            for r in range(plan.repeats):
+                initialise(net, init, torch.Generator().manual_seed(weight_seed(plan.seed, index, r)))
+                for inputs_key, recipes in draws:
+                    inputs, targets = plan.inputs[(net_key, inputs_key)][r]
+                    scores = score(net, to_device(inputs, plan.device), [rc.name for rc in recipes], to_device(targets, plan.device),
+                                   {rc.name: rc.settings["options"] for rc in recipes})
+                    for name, value in scores.items():
+                        values[name].append(value)
+        for name, v in values.items():
+            row[name] = float(np.mean(v))
+        row["seconds_" + "+".join(values)] = round(time.perf_counter() - start, 4)
     row["seconds"] = round(time.perf_counter() - t0, 4)
     row["device"] = plan.device
     return row
 
 
 def build_plan(cfg: DictConfig, recipes, dataset, device: torch.device) -> ScoringPlan:
-    """Draw the shared inputs of every repeat of every proxy (one generator seeded by ``cfg.seed``)."""
+    """Draw the shared inputs of every repeat of every draw group (:func:`protocol_groups`; one generator
+    seeded by ``cfg.seed``, the groups in order), with targets when one of the group's proxies needs them."""
     generator = torch.Generator().manual_seed(int(cfg.seed))
     inputs = {}
-    for recipe in recipes:
-        net = study_network(recipe, dataset.num_classes)
-        try:
-            recipe.check(net, dataset)
-        except ValueError as err:
-            raise TenasError(str(err)) from None
-        inputs[recipe.name] = [recipe.draw(net, dataset, generator) for _ in range(int(cfg.study.repeats))]
+    for net_key, inits in protocol_groups(recipes):
+        for _, draws in inits:
+            for inputs_key, group in draws:
+                net = study_network(group[0], dataset.num_classes)
+                for recipe in group:
+                    try:
+                        recipe.check(net, dataset)
+                    except ValueError as err:
+                        raise TenasError(str(err)) from None
+                if (net_key, inputs_key) in inputs:
+                    continue
+                drawer = next((r for r in group if r.proxy.needs_targets), group[0])
+                inputs[(net_key, inputs_key)] = [drawer.draw(net, dataset, generator) for _ in range(int(cfg.study.repeats))]
     return ScoringPlan(int(cfg.seed), tuple(recipes), int(cfg.study.repeats), dataset.num_classes, inputs, str(device))
 
 
