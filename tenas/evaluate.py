@@ -294,7 +294,7 @@ def _run_in_hydra(cfg: DictConfig, out_dir: Path) -> dict:
     return run_study(cfg, out_dir, shards_dir=shards_dir)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> float | None:
     result, out_dir = run_or_exit(_run_in_hydra, cfg)
     print(report(result))

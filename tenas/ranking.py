@@ -31,14 +31,14 @@ among equally unimportant ops the first one is pruned.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from scipy.stats import rankdata
 
+from tenas import CONF_DIR
 from tenas.proxies import get_proxy
 
-RANKING_DIR = Path(__file__).resolve().parents[1] / "conf" / "ranking"
+RANKING_DIR = CONF_DIR / "ranking"
 
 #: Values are rounded to this many significant digits before dense ranking.
 RANK_SIGNIFICANT_DIGITS = 10

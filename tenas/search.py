@@ -229,7 +229,7 @@ def report(result: dict) -> str:
     return "\n".join(lines)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="search")
+@hydra.main(version_base="1.3", config_path="conf", config_name="search")
 def main(cfg: DictConfig) -> float | None:
     result, out_dir = run_or_exit(run_search, cfg)
     print(report(result))

@@ -22,16 +22,15 @@ import inspect
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from tenas import CONF_DIR
 from tenas.data import BENCHMARK_DATASETS
 from tenas.errors import TenasError
 from tenas.ranking import AGGREGATIONS
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 ABSENT = object()  # the key is not in the config
 MISSING = object()  # the key is ``???``

@@ -199,7 +199,7 @@ def run_training(cfg: DictConfig, out_dir: Path) -> dict:
     return result
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     result, out_dir = run_or_exit(run_training, cfg)
     print(f"{result['genotype']}\n  {result['params_M']:.3f}M params, {result['flops_M']:.1f}M FLOPs, {result['steps']}/{result['total_steps']} steps")

@@ -17,6 +17,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from tenas import CONF_DIR
 from tenas.errors import TenasError
 from tests.conftest import REPO, shared_file
 
@@ -179,7 +180,7 @@ def test_bad_input_stops_before_any_work_with_one_line(case, tmp_path):
         left = {p.name for p in run_dir.iterdir()} if run_dir.exists() else set()
         assert left <= HYDRA_OWN | {f"{ENTRY[entry][1].split('.')[1]}.log"}, left  # no config.yaml, no output of tenas
     else:
-        with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name=ENTRY[entry][0], overrides=args)
         if change:
             change(cfg)
@@ -211,7 +212,7 @@ def test_the_table_is_large_and_spans_the_three_entry_points():
 def test_cuda_without_cuda_is_refused_before_any_work(tmp_path):
     from tenas.search import run_search
 
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="search", overrides=[*SYNTH[:-1], "device=cuda"])
     with pytest.raises(TenasError, match=r"^device: cuda requested but CUDA is not available"):
         run_search(cfg, tmp_path / "run")
@@ -224,7 +225,7 @@ def test_good_settings_pass_the_checks_quickly(tmp_path):
 
     files = make_files(tmp_path)
     for entry, check in (("search", check_search_config), ("study", check_study_config), ("train", check_train_config)):
-        with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name=ENTRY[entry][0], overrides=overrides_for(entry, [], tmp_path, files))
         t0 = time.perf_counter()
         check(cfg)

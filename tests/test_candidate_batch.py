@@ -8,6 +8,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from search_spaces import get_space, list_spaces
+from tenas import CONF_DIR
 from tenas.data import synthetic
 from tenas.errors import TenasError
 from tenas.init import initialise
@@ -78,7 +79,7 @@ SMALL = ["dataset=synthetic", "dataset.num_samples=64", "device=cpu", "search_sp
 
 
 def compose_search(overrides):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="search", overrides=overrides)
 
 

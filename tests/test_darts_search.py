@@ -8,6 +8,7 @@ from hydra import compose, initialize_config_dir
 
 from search_spaces import get_space
 from search_spaces.darts import CELL_TYPES, EDGES, NODE_EDGES, OP_NAMES, genotype_from_dict, parse_genotype
+from tenas import CONF_DIR
 from tenas.pruning import decide_edges, prune_ops
 from tenas.ranking import get_ranking
 from tenas.search import report, run_search
@@ -94,7 +95,7 @@ def test_darts_search_end_to_end(tmp_path):
     # synthetic 32x32 images: the checks are on the search's structure and outputs, not on accuracy
     overrides = ["search_space=darts", "dataset=synthetic", "dataset.num_samples=64", "dataset.image_size=32", "search.repeats=1", "+proxy.ntk.inputs.batch_size=2",
                  "search_space.ops_per_edge=6"]
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="search", overrides=overrides)
     result = run_search(cfg, tmp_path)
     saved = json.loads((tmp_path / "genotype.json").read_text())

@@ -14,6 +14,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from search_spaces.nasbench201 import OP_NAMES, format_arch
+from tenas import CONF_DIR
 from tenas.errors import TenasError
 from tenas.evaluate import run_study, sample_architectures
 from tenas.study.checkpoint import CHECKPOINT, Checkpoint
@@ -81,7 +82,7 @@ TINY = ["dataset=synthetic", "dataset.image_size=8", "dataset.num_samples=64", "
 
 
 def compose_study(overrides):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="evaluate", overrides=overrides)
 
 

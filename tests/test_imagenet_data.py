@@ -7,6 +7,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
+from tenas import CONF_DIR
 from tenas.data import build_dataset
 from tenas.data.imagenet import IMAGENET16_MEAN, IMAGENET16_STD, IMAGENET_MEAN, IMAGENET_STD
 from tenas.errors import TenasError
@@ -16,7 +17,7 @@ CLASSES = ("n01440764", "n01443537", "n01484850")
 
 
 def compose_dataset(overrides):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="search", overrides=overrides).dataset
 
 

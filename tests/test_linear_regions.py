@@ -157,7 +157,7 @@ def check_thin_supernet(dataset):
     space = get_space("nasbench201")
     from omegaconf import OmegaConf
 
-    te_nas = OmegaConf.load(Path(tenas.__file__).resolve().parents[1] / "conf/ranking/te_nas.yaml").proxy.linear_regions
+    te_nas = OmegaConf.load(tenas.CONF_DIR / "ranking" / "te_nas.yaml").proxy.linear_regions
     recipe = ScoringRecipe.load("linear_regions", te_nas)  # TE-NAS's thin network and 3 x 1000 crops, every ReLU
     assert recipe.settings["network"] == {"C": 1, "N": None, "stem": False} and recipe.settings["options"] == {"relus": None}
     indicator = ProxyIndicator(recipe, space, dataset)

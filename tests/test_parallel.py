@@ -6,6 +6,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from tenas import CONF_DIR
 from tenas.errors import TenasError
 from tenas.parallel import ScoringWorkerError, resolve_workers, split
 from tenas.proxies import PROXIES, register_proxy
@@ -20,7 +21,7 @@ TE_NAS = SMALL + ["ranking=te_nas", "+proxy.linear_regions.inputs.batch_size=100
 
 
 def compose_search(overrides):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="search", overrides=overrides)
 
 

@@ -10,6 +10,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from search_spaces import get_space
+from tenas import CONF_DIR
 from tenas.data import BENCHMARK_DATASETS, for_benchmark, load_npz, synthetic
 from tenas.proxies import list_proxies
 from tenas.scoring import ProxyIndicator
@@ -64,13 +65,13 @@ def test_every_proxy_scores_the_target_datasets_network(name, target):
 
 
 def compose_search(overrides):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="search", overrides=overrides)
 
 
 TINY = ["strategy.population_size=6", "strategy.sample_size=3", "strategy.budget=10"]
 FREEREA_TINY = ["+experiment=freerea", *TINY]
-PRESETS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
+PRESETS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("preset", PRESETS)

@@ -9,6 +9,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from search_spaces.nasbench201 import parse_arch
+from tenas import CONF_DIR
 from tenas.evaluate import run_study
 from tenas.proxies import PROXIES, register_proxy
 from tenas.search import run_search
@@ -31,7 +32,7 @@ def toy_proxy():
 
 
 def compose_config(name, overrides):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name=name, overrides=overrides)
 
 

@@ -8,6 +8,7 @@ from hydra import compose, initialize_config_dir
 
 from search_spaces import get_space
 from search_spaces.nasbench201.model import CELL
+from tenas import CONF_DIR
 from tenas.pruning import Candidate, score_candidates
 from tenas.ranking import Ranking, reference_ranks
 from tenas.search import scoring_recipes
@@ -15,7 +16,7 @@ from tests.conftest import REPO
 
 
 def compose_search(overrides):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="search", overrides=overrides)
 
 

@@ -10,6 +10,7 @@ import torch
 
 import tenas
 from search_spaces.nasbench201 import NB201Network, parse_arch
+from tenas import CONF_DIR
 from tenas.data import load_npz
 from tenas.init import initialise
 from tenas.proxies import get_proxy, list_proxies, proxy_settings
@@ -170,7 +171,7 @@ def test_score_refuses_proxies_that_need_targets_without_them():
         tenas.score(net, torch.randn(4, 3, 32, 32), ["snip", "az_complexity"])
 
 
-@pytest.mark.parametrize("ranking", sorted(p.stem for p in (REPO / "conf" / "ranking").glob("*.yaml")))
+@pytest.mark.parametrize("ranking", sorted(p.stem for p in (CONF_DIR / "ranking").glob("*.yaml")))
 def test_a_study_scores_each_preset_ranking_as_its_proxies_one_at_a_time(ranking, images):
     """The study's grouped scoring (one network per protocol, one initialisation per repeat, one draw and shared
     passes per inputs protocol) equals every proxy of the preset scored alone on its own network with the same
@@ -179,7 +180,7 @@ def test_a_study_scores_each_preset_ranking_as_its_proxies_one_at_a_time(ranking
 
     from tenas.study.scoring import build_plan, protocol_groups, score_architecture, study_network, weight_seed
 
-    proxies = OmegaConf.load(REPO / "conf" / "ranking" / f"{ranking}.yaml").proxies
+    proxies = OmegaConf.load(CONF_DIR / "ranking" / f"{ranking}.yaml").proxies
     recipes = tuple(small_recipe(p) for p in proxies)
     cfg = OmegaConf.create({"seed": 3, "study": {"repeats": 2}})
     plan = build_plan(cfg, recipes, images, torch.device("cpu"))

@@ -12,6 +12,7 @@ import torch
 from omegaconf import OmegaConf
 
 from search_spaces import get_space, list_spaces, space_class, space_from_config
+from tenas import CONF_DIR
 from tenas.init import kaiming_init_
 from tenas.settings import ABSENT, space_table
 from tests.conftest import REPO
@@ -86,7 +87,7 @@ def test_every_space_declares_the_settings_it_is_built_from(name):
     the values, and a space built from that section takes them (and none of the search's own keys)."""
     cls = space_class(name)
     assert set(cls.settings) == set(inspect.signature(cls.__init__).parameters) - {"self"}
-    section = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "search_space" / f"{name}.yaml"), resolve=True)
+    section = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "search_space" / f"{name}.yaml"), resolve=True)
     assert section["name"] == name and set(cls.settings) <= set(section)
     for setting in space_table(cls):
         setting.check(section.get(setting.key, ABSENT))
@@ -120,10 +121,10 @@ def test_every_space_builds_its_genotypes_with_its_training_recipes(name):
     """For each dataset config, ``train_recipe`` names a recipe of conf/train.yaml whose ``network`` the space's
     ``network`` takes; the network (narrowed to C=4) classifies a CIFAR-sized batch."""
     space = get_space(name)
-    recipes = OmegaConf.load(REPO / "conf" / "train.yaml").recipes
+    recipes = OmegaConf.load(CONF_DIR / "train.yaml").recipes
     genotype = space.genotype(space.random_single_path(torch.Generator().manual_seed(0)))
     accepted = set(inspect.signature(space.network).parameters)
-    for dataset in sorted(p.stem for p in (REPO / "conf" / "dataset").glob("*.yaml")):
+    for dataset in sorted(p.stem for p in (CONF_DIR / "dataset").glob("*.yaml")):
         recipe = space.train_recipe(dataset)
         assert recipe in recipes and set(recipes[recipe].network) <= accepted, (dataset, recipe)
     network = dict(recipes[space.train_recipe("cifar10")].network)

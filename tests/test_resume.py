@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
+from tenas import CONF_DIR
 from tenas.errors import TenasError
 from tenas.resume import STATE_FILE, SearchState
 from tenas.search import run_search
@@ -19,7 +20,7 @@ SMALL = ["dataset=synthetic", "dataset.image_size=16", "dataset.num_samples=256"
 
 
 def compose_search(overrides):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="search", overrides=overrides)
 
 

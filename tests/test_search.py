@@ -7,12 +7,13 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from search_spaces.nasbench201 import parse_arch
+from tenas import CONF_DIR
 from tenas.search import run_search
 from tests.conftest import REPO
 
 
 def compose_search(overrides):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="search", overrides=overrides)
 
 

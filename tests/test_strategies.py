@@ -12,6 +12,7 @@ from search_spaces import get_space
 from search_spaces.base import SearchSpace
 from search_spaces.darts import CELL_TYPES, OP_NAMES as DARTS_OPS, check_genotype
 from search_spaces.nasbench201 import OP_NAMES as NB201_OPS, NASBench201Space, parse_arch
+from tenas import CONF_DIR
 from tenas.errors import TenasError
 from tenas.ranking import Ranking
 from tenas.search import run_search
@@ -281,7 +282,7 @@ def real(cifar10_npz):
 
 
 def compose_search(overrides):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="search", overrides=overrides)
 
 

@@ -11,6 +11,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from search_spaces import get_space, list_spaces
+from tenas import CONF_DIR
 from tenas.evaluate import study_identity, study_recipes
 from tests.conftest import REPO
 
@@ -78,7 +79,7 @@ def test_search_table_shows_the_genotype_each_space_writes(tmp_path, name):
 
 def study_result(overrides, C, tau):
     """correlations.json as tenas.evaluate writes it (its identity from the study's config), with made-up correlations."""
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="evaluate", overrides=overrides)
     return {
         **study_identity(cfg, study_recipes(cfg)), "num_archs": 100, "seconds_per_arch": 0.5 * C, "device": "cpu",

@@ -8,9 +8,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from tenas import CONF_DIR
 from tests.conftest import REPO, SHARED_DATA
 
-CONF = REPO / "conf"
+CONF = CONF_DIR
 # conf/proxy holds proxy protocols read at run time (tenas.proxies.proxy_settings), not a Hydra group;
 # conf/experiment holds presets over the whole config, added with +experiment=NAME
 GROUPS = sorted(p.name for p in CONF.iterdir() if p.is_dir() and p.name not in ("hydra", "proxy", "experiment"))

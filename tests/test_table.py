@@ -11,6 +11,7 @@ from hydra import compose, initialize_config_dir
 
 from search_spaces import get_space
 from search_spaces.nasbench201 import parse_arch
+from tenas import CONF_DIR
 from tenas.errors import TenasError
 from tenas.search import run_search
 from tenas.table import ScoreTable, naslib_arch, read_naslib
@@ -30,7 +31,7 @@ def write_table(path, drop: int = 0, columns=("nwot", "logsynflow", "skip_prior"
 
 
 def table_search(path, out, *overrides):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="search", overrides=["scorer=table", f"scorer.path={path}", *overrides])
     return run_search(cfg, out)
 

@@ -9,13 +9,14 @@ from hydra import compose, initialize_config_dir
 
 from search_spaces import get_space
 from search_spaces.nasbench201 import parse_arch
+from tenas import CONF_DIR
 from tenas.search import report, run_search
 from tests.conftest import REPO
 from tests.threads import single_thread  # noqa: F401  (autouse: one torch thread)
 
 
 def compose_search(overrides):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="search", overrides=overrides)
 
 

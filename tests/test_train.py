@@ -9,6 +9,7 @@ from hydra import compose, initialize_config_dir
 
 from search_spaces import get_space
 from search_spaces.darts import DARTS_V2, check_genotype, format_genotype
+from tenas import CONF_DIR
 from tenas.errors import TenasError
 from tenas.export import read_genotype_file
 from tenas.train import cutout, resolve_recipe, run_training
@@ -20,7 +21,7 @@ NB201_BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|n
 
 
 def compose_train(overrides):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="train", overrides=overrides)
 
 

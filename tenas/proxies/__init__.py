@@ -24,10 +24,11 @@ from collections import defaultdict
 import pkgutil
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "proxy"
+from tenas import CONF_DIR as PACKAGE_CONF
+
+CONF_DIR = PACKAGE_CONF / "proxy"
 
 #: What a proxy scores and draws when its config file leaves a key out (see ``conf/proxy/ntk.yaml``
 #: for the meaning of each key).
