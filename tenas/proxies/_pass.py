@@ -11,7 +11,7 @@ Needs (the names a proxy declares):
 - ``"features_grad"``: the same features with the autograd graph kept between them, for
   vector-Jacobian products from one stage to another (AZ-NAS trainability);
 - ``"flops"``: FLOPs per sample, counted by hooks on every ``Conv1d``/``Conv2d``/``Linear`` call
-  (:func:`tenas.proxies._az_nas.flops_per_sample`'s convention);
+  AZ-NAS's convention: multiply-accumulates plus bias additions, unlike :func:`tenas.complexity.count_flops`);
 - ``"loss_grads"``: the gradient of the mean cross-entropy of the logits against ``targets`` with
   respect to every ``Conv2d``/``Linear`` weight (NASLib's saliencies);
 - ``"layer_grads"``: the outputs of every ``Conv2d``/``Linear`` call and the same loss's gradient
@@ -102,10 +102,9 @@ class Pass:
         fallback = chosen is None
         modules = list(self.model.children()) if fallback else chosen
         store = self._features.setdefault(names, [])
+        from tenas.proxies._az_nas import _first_tensor
 
         def hook(_module, _inputs, output):
-            from tenas.proxies._az_nas import _first_tensor
-
             out = _first_tensor(output)
             if out is None or not out.is_floating_point() or out.dim() < 2 or (fallback and out.dim() != 4):
                 return

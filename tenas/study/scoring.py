@@ -105,9 +105,9 @@ def build_plan(cfg: DictConfig, recipes, dataset, device: torch.device) -> Scori
     generator = torch.Generator().manual_seed(int(cfg.seed))
     inputs = {}
     for net_key, inits in protocol_groups(recipes):
+        net = study_network(inits[0][1][0][1][0], dataset.num_classes)  # the network's first recipe
         for _, draws in inits:
             for inputs_key, group in draws:
-                net = study_network(group[0], dataset.num_classes)
                 for recipe in group:
                     try:
                         recipe.check(net, dataset)
