@@ -38,6 +38,7 @@ from tenas.data import build_dataset  # noqa: E402
 from tenas.evaluate import sample_architectures, study_recipes  # noqa: E402
 from tenas.init import initialise  # noqa: E402
 from tenas.proxies._common import logits  # noqa: E402
+from tenas.ranking import list_rankings  # noqa: E402
 from tenas.study.scoring import build_plan, protocol_groups, score_architecture, study_network, weight_seed  # noqa: E402
 
 
@@ -111,13 +112,19 @@ def main() -> None:
     for path in (args.data, args.benchmark):
         if not path.is_file():
             sys.exit(f"error: {path}: no such file")
+    rankings = args.rankings.split(",")
+    unknown = [r for r in rankings if r not in list_rankings()]
+    if unknown:
+        sys.exit(f"error: --rankings: unknown {unknown}; allowed: {list_rankings()}")
+    if args.num_archs < 1:
+        sys.exit(f"error: --num-archs: must be >= 1, got {args.num_archs}")
     torch.set_num_threads(1)
     bench = load_benchmark(args.benchmark)
     sample = sample_architectures(bench.archs(), args.num_archs, args.seed)
     print("| ranking | proxies | together s/arch (build / init / score) | one at a time s/arch | ratio | "
           "plain fwd+bwd s | score / fwd+bwd | max rel. diff |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for ranking in args.rankings.split(","):
+    for ranking in rankings:
         cfg = compose_cfg(args, ranking)
         recipes = study_recipes(cfg)
         dataset = build_dataset(cfg.dataset)
