@@ -503,7 +503,14 @@ def check_scorer(cfg, space, ranking_proxies) -> bool:
         archs = space.all_archs()
     except NotImplementedError as err:
         raise TenasError(f"scorer.name: {err}") from None
-    ScoreTable.load(lookup(cfg, "scorer.path"), lookup(cfg, "scorer.dataset") or None).check(ranking_proxies, archs)
+    from tenas.data import benchmark_dataset_name
+
+    table = ScoreTable.load(lookup(cfg, "scorer.path"), lookup(cfg, "scorer.dataset") or None)
+    made_for, target = table.benchmark_dataset(lookup(cfg, "scorer.dataset")), benchmark_dataset_name(lookup(cfg, "benchmark.dataset"), lookup(cfg, "dataset.name"))
+    if made_for is not None and made_for != target:
+        raise TenasError(f"scorer.path: {table.path} holds scores of {made_for} networks; this search is for {target} "
+                         f"(benchmark.dataset); allowed: a table of {target}, or benchmark.dataset={made_for}")
+    table.check(ranking_proxies, archs)
     return True
 
 

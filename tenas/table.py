@@ -82,6 +82,14 @@ class ScoreTable:
             protocol = json.loads(sidecar.read_text())
         return cls(frame, path, protocol)
 
+    def benchmark_dataset(self, naslib_dataset: str | None = None) -> str | None:
+        """The benchmark dataset whose networks and inputs made the scores (``cifar10`` | ``cifar100`` |
+        ``imagenet16_120``): a study table's sidecar says it, NASLib's JSON by the dataset read; ``None``
+        when a table has no sidecar."""
+        if self.path.suffix == ".json":
+            return {"ImageNet16-120": "imagenet16_120"}.get(naslib_dataset or "cifar10", naslib_dataset or "cifar10")
+        return (self.protocol or {}).get("benchmark_dataset")
+
     def check(self, proxies: Sequence[str], archs: Sequence[str]) -> None:
         """Refuse (one line) a table without a column of ``proxies`` or a row of ``archs``."""
         missing = [p for p in proxies if p not in self.frame.columns]

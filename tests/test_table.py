@@ -62,7 +62,7 @@ def test_evolve_on_a_table_is_fast_reproducible_and_climbs(tmp_path):
     assert "dataset" not in json.dumps(a.get("test_accuracies", {}))  # no benchmark given, no accuracies
 
 
-@pytest.mark.parametrize("problem", ["truncated", "foreign", "no_column", "duplicated", "missing_file", "prune"])
+@pytest.mark.parametrize("problem", ["truncated", "foreign", "no_column", "duplicated", "missing_file", "prune", "other_dataset"])
 def test_a_bad_table_is_refused_before_any_work(tmp_path, problem):
     path = tmp_path / "t.csv"
     overrides = ["strategy=sample", "strategy.num_samples=10"]
@@ -82,6 +82,11 @@ def test_a_bad_table_is_refused_before_any_work(tmp_path, problem):
         match = "more than once"
     elif problem == "missing_file":
         match = "is not a file"
+    elif problem == "other_dataset":  # scores of CIFAR-10 networks, a search for ImageNet16-120
+        write_table(path)
+        (tmp_path / "t.protocol.json").write_text(json.dumps({"benchmark_dataset": "cifar10"}))
+        overrides.append("benchmark.dataset=imagenet16_120")
+        match = "holds scores of cifar10 networks; this search is for imagenet16_120"
     else:
         write_table(path)
         overrides = ["strategy=prune"]
