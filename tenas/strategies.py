@@ -256,6 +256,7 @@ def evolve(run: StrategyRun, settings: dict) -> tuple[AliveSet, pd.DataFrame]:
     rows: list[dict] = []  # one per distinct architecture, in the order scored
     index_of: dict[str, int] = {}
     made: list[AliveSet] = []
+    columns = {p: np.full(budget, np.nan) for p in run.ranking.proxies}  # the ranking's scores by row, for the tournaments
 
     def take(batch: list[tuple[int, str, int, int, str, AliveSet]]) -> None:
         """Score (or recall from the checkpoint) the new architectures [(step, kind, parent, parent2, text, alive)]."""
@@ -269,6 +270,8 @@ def evolve(run: StrategyRun, settings: dict) -> tuple[AliveSet, pd.DataFrame]:
             index_of[text] = first + k
             made.append(alive)
             rows.append({"index": first + k, "step": step, "kind": kind, "parent": parent, "parent2": parent2, "arch": text, **s})
+            for p, column in columns.items():
+                column[first + k] = s[p]
 
     initial = draw_distinct(run.space, min(size, budget), generator, run.feasible)
     log.info("evolve: population %d, tournament %d, %d parent(s)%s, budget %d (%d stored), %d repeat(s)",
@@ -282,7 +285,7 @@ def evolve(run: StrategyRun, settings: dict) -> tuple[AliveSet, pd.DataFrame]:
     while len(rows) < budget and idle < 100 + budget:
         step += 1
         members = list(population)
-        merit_of = dict(zip(members, merits(run.ranking, [rows[i] for i in members])))
+        merit_of = dict(zip(members, run.ranking.combined_score({p: column[members] for p, column in columns.items()}).tolist()))
         contenders = [members[i] for i in torch.randperm(len(members), generator=generator)[:tournament].tolist()]
         chosen = sorted(contenders, key=lambda i: -merit_of[i])[:parents]  # stable: the first drawn on ties
         children = [("mutation", p, -1, run.space.mutate(made[p], generator)) for p in chosen]

@@ -34,10 +34,10 @@ class NASBench201Space(SearchSpace):
     @staticmethod
     def _op_indices(alive: AliveSet) -> list[int]:
         """The op index of each edge of a single-path alive-set; ValueError while an edge holds more than one."""
-        masks = alive.masks[CELL]
-        if not bool((masks.sum(1) == 1).all()):
+        rows = alive.masks[CELL].tolist()  # plain lists: a search on a score table calls this per child
+        if any(sum(row) != 1 for row in rows):
             raise ValueError("the alive-set still has more than one op on some edge: the search is not done")
-        return masks.to(torch.int8).argmax(1).tolist()
+        return [row.index(True) for row in rows]
 
     def alive_set_for(self, arch: str) -> AliveSet:
         ops = parse_arch(arch)
