@@ -192,12 +192,13 @@ def main(argv=None) -> int:
     pivot = summary.assign(cell=[f"{m:.2f} ± {s:.2f}" for m, s in zip(summary["mean"], summary["std"])]).pivot(index="strategy", columns="budget", values="cell")
     pivot = pivot.loc[strategies]
     pivot["s/search"] = [f"{seconds[s]:.2f}" for s in strategies]
-    text = (f"{what} of the pick, mean ± std over {args.seeds} seeds; ranking `{args.ranking}` on `{args.table.name}`; "
+    label = " ".join([args.ranking, *args.overrides])  # the ranking and whatever the overrides change in every search
+    text = (f"{what} of the pick, mean ± std over {args.seeds} seeds; ranking `{label}` on `{args.table.name}`; "
             f"its argmax over the table: {ceiling:.2f}; the benchmark optimum: {optimum:.2f}\n\n"
             + pivot.to_markdown() + "\n\nshare of searches picking the table's argmax:\n\n"
             + summary.pivot(index="strategy", columns="budget", values="hit_top").loc[strategies].round(2).to_markdown() + "\n")
     (out / "summary.md").write_text(text)
-    plot(summary, ceiling, optimum, out / "picks.png", f"ranking {args.ranking} on {args.table.name} ({args.seeds} seeds)")
+    plot(summary, ceiling, optimum, out / "picks.png", f"ranking {label} on {args.table.name} ({args.seeds} seeds)")
     print(text)
     print(f"outputs: {out}")
     return 0
