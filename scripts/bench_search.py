@@ -12,7 +12,7 @@ then the best and median run.
 ``--workers 1,2`` runs the search once per worker count (``compute.workers``, tenas/parallel.py;
 ``--runs`` times each), prints each time, the speed-up of each count's best run over the first
 count's (``ratio``: time with the first count / time with this one) and whether every run found
-the same genotype and wrote the same ``rounds.csv``. Without it the config's ``compute.workers``
+the same genotype and wrote the same ``candidates.csv``. Without it the config's ``compute.workers``
 applies (null: the usable cores). ``--candidate-batch 1,25`` compares ``compute.candidate_batch`` the same
 way (with ``compute.workers=1``): its κs equal one-at-a-time κs up to float rounding, so it reports the
 largest relative difference of the ``ntk`` column instead of requiring identical files.
@@ -80,7 +80,7 @@ def main() -> None:
         for run in range(args.runs):
             with tempfile.TemporaryDirectory() as out:
                 result = run_search(cfg, Path(out))
-                frames.append(pd.read_csv(Path(out) / "rounds.csv"))
+                frames.append(pd.read_csv(Path(out) / "candidates.csv"))
             wall, split = result["wall_time_s"], result["indicator_seconds"]
             rest = wall - split["ntk"] - split["linear_regions"]
             walls.append(wall)
@@ -105,7 +105,7 @@ def main() -> None:
         same_rounds = all(frame.equals(frames[0]) for frame in frames[1:])
         kappa = max(float(((f["ntk"] - frames[0]["ntk"]).abs() / frames[0]["ntk"].abs()).max()) for f in frames)
         print(f"bench_search: same genotype in every run: {'yes' if same_arch else 'NO'} ({', '.join(sorted(set(archs)))}); "
-              f"identical rounds.csv: {'yes' if same_rounds else 'NO'}; largest relative κ difference: {kappa:.1e}")
+              f"identical candidates.csv: {'yes' if same_rounds else 'NO'}; largest relative κ difference: {kappa:.1e}")
 
 
 if __name__ == "__main__":

@@ -54,13 +54,13 @@ def search_config(args, strategy: str, budget: int, seed: int):
 
 
 def run(args, strategy: str, budget: int, seed: int, work: Path) -> tuple[pd.DataFrame, str, float]:
-    """One search: its population.csv (the architectures in the order scored), its chosen architecture, its seconds."""
+    """One search: its candidates.csv (the architectures in the order scored), its chosen architecture, its seconds."""
     from tenas.search import run_search
 
     out = work / f"{strategy}-b{budget}-s{seed}"
     t0 = time.perf_counter()
     result = run_search(search_config(args, strategy, budget, seed), out)
-    return pd.read_csv(out / "population.csv"), result["arch"], time.perf_counter() - t0
+    return pd.read_csv(out / "candidates.csv"), result["arch"], time.perf_counter() - t0
 
 
 def picks(population: pd.DataFrame, ranking, budgets) -> dict[int, str]:

@@ -1,4 +1,4 @@
-"""What the Hydra entry points share: run into the Hydra run directory, bad input as one line."""
+"""What the Hydra entry points share: run into the Hydra run directory, bad input as one line, the device."""
 from __future__ import annotations
 
 import logging
@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import torch
 from omegaconf import DictConfig
 
 from tenas.errors import TenasError
@@ -24,3 +25,12 @@ def run_or_exit(run: Callable[[DictConfig, Path], dict], cfg: DictConfig) -> tup
         log.error("%s", err)
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``device`` (checked by :mod:`tenas.settings`) as a torch device; ``auto``: CUDA when there is one."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TenasError(f"device={name} requested but CUDA is not available (use device=cpu or device=auto)")
+    return torch.device(name)

@@ -56,12 +56,11 @@ from omegaconf import DictConfig, OmegaConf
 from tenas.benchmark import DATASETS, load_benchmark
 from search_spaces.nasbench201 import NASBench201Space
 from tenas.data import benchmark_dataset_name, build_dataset, search_dataset
-from tenas.cli import run_or_exit
+from tenas.cli import resolve_device, run_or_exit
 from tenas.errors import TenasError
 from tenas.io import atomic_write_csv, atomic_write_json, atomic_write_text
 from tenas.ranking import Ranking, ranking_from_config
 from tenas.scoring import ScoringRecipe
-from tenas.search import resolve_device
 from tenas.settings import check_study_config
 from tenas.study.checkpoint import CHECKPOINT, Checkpoint
 from tenas.study.correlation import rank_correlations

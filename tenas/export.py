@@ -1,4 +1,5 @@
-"""Genotype files read back: what a search exported, ready to build and retrain.
+"""Genotype files read back: what a search exported, ready to build and retrain (with the recipe
+:func:`resolve_recipe` picks for it).
 
 Accepted files: a search's ``genotype.json`` (its ``search_space`` names a registered
 space, whose :meth:`~search_spaces.base.SearchSpace.genotype_from_json` reads the other
@@ -9,9 +10,12 @@ expression, a NAS-Bench-201 architecture string). Anything else is a
 """
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
 
 from search_spaces import SearchSpace, get_space, list_spaces
 from tenas.errors import TenasError
@@ -65,3 +69,18 @@ def read_genotype_file(path) -> SearchedArchitecture:
         raise TenasError(f"{path}: {err}") from None
     raise TenasError(f"{path}: not a genotype file (expected a tenas genotype.json or one genotype in the notation of a search space: "
                      f"{', '.join(list_spaces())})")
+
+
+def resolve_recipe(cfg: DictConfig, arch: SearchedArchitecture) -> dict:
+    """The recipe ``cfg.recipe`` names (``auto``: the one the genotype's space retrains with on the dataset)
+    with the non-null ``trainer`` overrides."""
+    space = arch.space
+    name = space.train_recipe(cfg.dataset.name) if cfg.recipe == "auto" else cfg.recipe
+    if name not in cfg.recipes:
+        raise TenasError(f"unknown recipe {name!r}; known: {sorted(cfg.recipes)}")
+    recipe = OmegaConf.to_container(cfg.recipes[name], resolve=True)
+    accepted = set(inspect.signature(space.network).parameters) - {"genotype", "num_classes", "auxiliary"}
+    if not set(recipe["network"]) <= accepted:
+        raise TenasError(f"recipe {name!r} does not build {arch.search_space} networks (their settings: {sorted(accepted)})")
+    recipe.update({k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k in recipe and v is not None})
+    return {"name": name, **recipe}

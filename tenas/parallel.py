@@ -18,7 +18,7 @@ worker builds, once, the supernet of every proxy of the search from the same rec
   then carrying that pair's new inputs (and weights when they were re-drawn).
 
 The same kernels on the same values with the same thread count give the same floats, so the
-scores, ``rounds.csv`` and the genotype are identical to ``compute.workers=1`` (the proxies leave
+scores, ``candidates.csv`` and the genotype are identical to ``compute.workers=1`` (the proxies leave
 the network as they found it, so the order in which one process scores its alive-sets does not
 matter). A failure in a worker is raised in the main process as one :class:`ScoringWorkerError`
 carrying the worker's traceback; the workers ignore SIGINT (a Ctrl-C reaches the main process,

@@ -160,7 +160,7 @@ class Ranking:
         return -merit(self.removal_goodness(deltas), self.aggregation, self.significant_digits, self.ties)
 
     def ranks(self, deltas: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Per proxy, dense ranks of the candidates with 1 = the most prunable (written to ``rounds.csv``)."""
+        """Per proxy, dense ranks of the candidates with 1 = the most prunable (written to ``candidates.csv``)."""
         rank = (lambda g: reference_ranks(g, self.significant_digits)) if self.ties == "reference" else (lambda g: best_first_dense_ranks(g, self.significant_digits))
         return {p: rank(g) for p, g in self.removal_goodness(deltas).items()}
 

@@ -1,13 +1,13 @@
 """A search's state after each finished round, so that an interrupted search goes on where it stopped.
 
 ``search_state.pt`` in the run folder holds the settings the search depends on (its
-*identity*), the alive-set, the rounds so far (their records are what ``rounds.csv`` is made
+*identity*), the alive-set, the rounds so far (their records are what ``candidates.csv`` is made
 of), the state of the search's generator and the seconds spent. It is replaced atomically
 after every round and every DARTS edge decision, so a kill loses at most the round in
 progress. Rerunning the same command with the same ``hydra.run.dir`` loads it, checks
 that the settings are the same, and continues: the generator is where it was after the
 last finished round, so the remaining rounds draw the same weights and inputs as an
-uninterrupted run and end with the same ``rounds.csv`` and ``genotype.json``.
+uninterrupted run and end with the same ``candidates.csv`` and ``genotype.json``.
 """
 from __future__ import annotations
 

@@ -7,33 +7,24 @@ import time
 from pathlib import Path
 
 import hydra
-import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from search_spaces import space_from_config
 from tenas.data import BENCHMARK_DATASETS, benchmark_dataset_name, build_dataset, search_dataset
-from tenas.cli import run_or_exit
+from tenas.cli import resolve_device, run_or_exit
 from tenas.errors import TenasError
 from tenas.export import architecture_from_json
-from tenas.io import atomic_write_csv, atomic_write_json, atomic_write_text
-from tenas.pruning import decide_edges, prune_ops
+from tenas.io import atomic_write_json, atomic_write_text
 from tenas.ranking import ranking_from_config
-from tenas.resume import SearchState, load_state, search_identity
+from tenas.resume import search_identity
 from tenas.scoring import ProxyIndicator, ScoringRecipe
 from tenas.settings import check_search_config, scorer_name
+from tenas.strategies import run_strategy, strategy_settings
 from tenas.table import ScoreTable, TableIndicator
 
 log = logging.getLogger("tenas.search")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TenasError(f"device={name} requested but CUDA is not available (use device=cpu or device=auto)")
-    return torch.device(name)
 
 
 def scoring_recipes(cfg: DictConfig, names) -> list[ScoringRecipe]:
@@ -65,44 +56,6 @@ class Progress:
     def close(self):
         if self.bar is not None:
             self.bar.close()
-
-
-def prune_search(cfg, space, indicators, ranking, generator, state: SearchState | None, identity: dict, out_dir: Path, progress, t0: float):
-    """The TE-NAS pruning rounds (then DARTS's edge decisions), saving the search state after each
-    round and continuing from ``state`` when a partial search was found (see :mod:`tenas.resume`).
-    Returns the final alive-set, the op rounds, the edge rounds and the start time shifted by the
-    seconds spent before an interruption."""
-    if state is None:
-        alive = space.full_alive_set()
-        if cfg.search.prune_none_first and "none" in alive.op_names:
-            alive = alive.without_op_everywhere("none")
-        state = SearchState(identity, alive, generator.get_state())
-    else:
-        generator.set_state(state.generator_state)
-        for ind in indicators:
-            ind.seconds = state.indicator_seconds.get(ind.name, 0.0)
-        t0 -= state.elapsed
-        log.info("resuming %s after %d finished round(s)", out_dir, len(state.rounds) + len(state.edge_rounds))
-
-    def saver(phase: str):
-        def save(alive, rounds):
-            state.alive = alive
-            setattr(state, phase, list(rounds))
-            state.generator_state = generator.get_state()
-            state.indicator_seconds = {ind.name: ind.seconds for ind in indicators}
-            state.elapsed = time.perf_counter() - t0
-            state.save(out_dir)
-
-        return save
-
-    decimals = cfg.protocol.get("delta_decimals")
-    alive, rounds = prune_ops(state.alive, indicators, ranking, cfg.search.repeats, generator, cfg.search_space.get("ops_per_edge", 1), progress=progress,
-                              done=state.rounds, after_round=saver("rounds"), delta_decimals=decimals)
-    edge_rounds = []
-    if space.edge_groups(alive):  # DARTS: each node keeps its best incoming edges
-        alive, edge_rounds = decide_edges(alive, space.edge_groups(alive), indicators, ranking, cfg.search.repeats, generator, first_round=len(rounds) + 1,
-                                          progress=progress, done=state.edge_rounds, after_round=saver("edge_rounds"), delta_decimals=decimals)
-    return alive, rounds, edge_rounds, t0
 
 
 def start_pool(cfg: DictConfig, space, recipes, dataset, device):
@@ -153,34 +106,28 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved["proxy"] = {recipe.name: recipe.settings for recipe in recipes}
     identity = search_identity(resolved)
-    state = load_state(out_dir, identity)  # a partial search of other settings is refused before anything is written
+    entry, _ = strategy_settings(cfg)
+    state = entry.resume(out_dir, identity) if entry.resume else None  # e.g. a partial search of other settings, refused before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
-    generator = torch.Generator().manual_seed(int(cfg.seed))
-    log.info("search: %s on %s, ranking=%s, seed=%d, device=%s", space.name,
-             f"{dataset.name} ({len(dataset)} images)" if dataset is not None else f"the score table {cfg.scorer.path}", ranking.name, cfg.seed, device)
+    log.info("search: %s on %s, ranking=%s, strategy=%s, seed=%d, device=%s", space.name,
+             f"{dataset.name} ({len(dataset)} images)" if dataset is not None else f"the score table {cfg.scorer.path}", ranking.name, entry.name, cfg.seed, device)
 
-    strategy = str(OmegaConf.select(cfg, "strategy.name", default="prune"))
-    rounds, edge_rounds, strategy_fields = [], [], {}
     pool = start_pool(cfg, space, recipes, dataset, device) if dataset is not None else None
     if pool is not None:
         indicators = [pool.wrap(ind) for ind in indicators]
     progress = Progress()
     try:
-        if strategy == "prune":
-            alive, rounds, edge_rounds, t0 = prune_search(cfg, space, indicators, ranking, generator, state, identity, out_dir, progress, t0)
-        else:  # sample / evolve (tenas/strategies.py): writes population.csv
-            from tenas.strategies import run_strategy
-
-            alive, strategy_fields = run_strategy(cfg, space, indicators, ranking, out_dir, num_classes, image_shape, progress)
+        found = run_strategy(cfg, space, indicators, ranking, out_dir, num_classes, image_shape, progress, state)  # writes candidates.csv
     finally:
         progress.close()
         if pool is not None:
             pool.close()
+    alive = found.alive
     genotype = space.genotype(alive)
-    wall = time.perf_counter() - t0
+    wall = time.perf_counter() - t0 + found.elapsed_before
 
     result = {
         "search_space": space.name,
@@ -189,12 +136,8 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
         "dataset": cfg.dataset.name,
         **({"benchmark_dataset": target} if target else {}),
         "ranking": ranking.name,
-        "strategy": strategy,
-        **strategy_fields,
-        "rounds": [
-            {"round": r.index, "candidates": len(r.candidates), "pruned": [c.label() for c in r.pruned], "seconds": round(r.seconds, 3)}
-            for r in rounds
-        ],
+        "strategy": entry.name,
+        **found.fields,
         "wall_time_s": round(wall, 2),
         "indicator_seconds": {ind.name: round(ind.seconds, 2) for ind in indicators},
         "device": str(device),
@@ -207,14 +150,6 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
         result["test_accuracy"] = accuracies[BENCHMARK_DATASETS[target]["benchmark"]]  # the dataset searched for
         result["test_accuracies"] = accuracies
         log.info("%s test accuracy %.2f (%s)", target, result["test_accuracy"], ", ".join(f"{k} {v:.2f}" for k, v in accuracies.items()))
-    if edge_rounds:
-        result["edge_decisions"] = [
-            {"round": r.index, "candidates": [c.label() for c in r.candidates], "removed": r.pruned[0].label(), "seconds": round(r.seconds, 3)}
-            for r in edge_rounds
-        ]
-    if strategy == "prune":
-        records = [row for r in rounds + edge_rounds for row in r.records]
-        atomic_write_csv(out_dir / "rounds.csv", pd.DataFrame.from_records(records))
     atomic_write_json(out_dir / "genotype.json", result)
     return result
 

@@ -19,130 +19,16 @@ points print as ``error: ...`` (one line, exit code 1).
 from __future__ import annotations
 
 import inspect
-import math
 import re
-from dataclasses import dataclass
 from typing import Any, Iterable
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from tenas import CONF_DIR
 from tenas.data import BENCHMARK_DATASETS
 from tenas.errors import TenasError
 from tenas.ranking import AGGREGATIONS
-
-
-ABSENT = object()  # the key is not in the config
-MISSING = object()  # the key is ``???``
-
-
-# ----------------------------------------------------------------------------- declarative rules
-@dataclass(frozen=True)
-class Setting:
-    """One setting: its key path, its kind (``int``, ``number``, ``bool``, ``str``, ``path``, ``names``),
-    its range (``low``/``high``, ``open_low``: ``low`` itself excluded) or ``choices``, and whether
-    ``null`` is allowed. ``required=False``: an absent key is fine (its code default applies)."""
-
-    key: str
-    kind: str
-    low: float | None = None
-    high: float | None = None
-    open_low: bool = False
-    open_high: bool = False
-    choices: tuple | None = None
-    null: bool = False
-    required: bool = True
-    hint: str = ""
-
-    def allowed(self) -> str:
-        if self.choices is not None:
-            text = f"one of {list(self.choices)}" if self.kind != "names" else f"a non-empty list of {list(self.choices)}"
-        elif self.kind in ("int", "number"):
-            text = "an integer" if self.kind == "int" else "a number"
-            bounds = []
-            if self.low is not None:
-                bounds.append(f"{'>' if self.open_low else '>='} {_fmt(self.low)}")
-            if self.high is not None:
-                bounds.append(f"{'<' if self.open_high else '<='} {_fmt(self.high)}")
-            text += (" " + " and ".join(bounds)) if bounds else ""
-        else:
-            text = {"bool": "true or false", "str": "a non-empty string", "path": "a file or folder path",
-                    "names": "a non-empty list of names"}[self.kind]
-        return text + (" or null" if self.null else "") + (f" ({self.hint})" if self.hint else "")
-
-    def check(self, value, key: str | None = None) -> None:
-        """Raise a one-line :class:`TenasError` unless ``value`` is allowed."""
-        key = key or self.key
-        if value is ABSENT:
-            if self.required:
-                raise TenasError(f"{key}: missing; allowed: {self.allowed()}")
-            return
-        if value is MISSING:
-            raise TenasError(f"{key}: required (???); allowed: {self.allowed()}")
-        if value is None:
-            if not self.null:
-                raise TenasError(f"{key}: null is not allowed; allowed: {self.allowed()}")
-            return
-        if not self.accepts(value):
-            raise TenasError(f"{key}: got {_show(value)}; allowed: {self.allowed()}")
-
-    def accepts(self, value) -> bool:
-        kind = self.kind
-        if kind == "bool":
-            return isinstance(value, bool)
-        if kind in ("int", "number"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                return False
-            if kind == "int" and not isinstance(value, int):
-                return False
-            if not math.isfinite(value):
-                return False
-            if self.low is not None and (value <= self.low if self.open_low else value < self.low):
-                return False
-            if self.high is not None and (value >= self.high if self.open_high else value > self.high):
-                return False
-            return self.choices is None or value in self.choices
-        if kind in ("str", "path"):
-            return isinstance(value, str) and value.strip() != "" and (self.choices is None or value in self.choices)
-        if kind == "names":
-            return (isinstance(value, list) and len(value) > 0 and all(isinstance(v, str) and v for v in value)
-                    and (self.choices is None or all(v in self.choices for v in value)))
-        raise AssertionError(kind)
-
-
-def _fmt(x) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
-
-
-def _show(value) -> str:
-    """``value`` as written, with its type when that is not a plain number (``true (bool)``, ``'3' (str)``)."""
-    text = repr(value)[:80]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"{text} ({type(value).__name__})"
-    return text
-
-
-def lookup(cfg, key: str):
-    """The plain value at dotted ``key`` (lists and mappings as Python containers), or ABSENT / MISSING."""
-    node = cfg
-    for part in key.split("."):
-        if not isinstance(node, (DictConfig, dict)) or part not in node:
-            return ABSENT
-        if isinstance(node, DictConfig) and OmegaConf.is_missing(node, part):
-            return MISSING
-        try:
-            node = node[part]
-        except Exception as err:  # an interpolation that does not resolve
-            raise TenasError(f"{key}: cannot be resolved ({' '.join(str(err).split())[:160]})") from None
-    if isinstance(node, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(node, resolve=True)
-    return node
-
-
-def check_table(cfg, table: Iterable[Setting], prefix: str = "") -> None:
-    for setting in table:
-        key = prefix + setting.key
-        setting.check(lookup(cfg, key), key)
+from tenas.schema import ABSENT, Setting, check_table, lookup
 
 
 def check_known_keys(cfg, section: str, config_name: str) -> None:
@@ -177,31 +63,6 @@ SEARCH = COMMON + (
     Setting("ranking.proxies", "names", hint="registered proxies"),
     Setting("ranking.aggregation", "str", choices=AGGREGATIONS, required=False),
 )
-#: The cost limits of the strategies that draw whole architectures (tenas.strategies.cost_limits).
-COST_LIMITS = (
-    Setting("max_params", "number", 0, open_low=True, null=True, required=False, hint="millions; null = no limit"),
-    Setting("max_flops", "number", 0, open_low=True, null=True, required=False, hint="millions of multiply-adds; null = no limit"),
-)
-#: The settings of each search strategy (``conf/strategy/<name>.yaml``) besides ``name``.
-STRATEGY_SETTINGS = {
-    "prune": (),
-    "sample": (
-        Setting("num_samples", "int", 1),
-        Setting("chunk_size", "int", 1, required=False),
-        *COST_LIMITS,
-    ),
-    "evolve": (
-        Setting("population_size", "int", 1),
-        Setting("sample_size", "int", 1, hint="tournament size"),
-        Setting("budget", "int", 1, hint="distinct architectures scored"),
-        Setting("parents", "int", 1, 2, required=False, hint="the best of the tournament mutated"),
-        Setting("crossover", "bool", required=False, hint="true needs strategy.parents=2"),
-        Setting("chunk_size", "int", 1, required=False),
-        *COST_LIMITS,
-    ),
-}
-
-
 def space_table(space_class) -> tuple[Setting, ...]:
     """The ``search_space`` section of a search on ``space_class`` besides ``name`` and ``proxy`` (checked
     with the other protocol changes): the settings the space is built from (its ``settings``), then the search's."""
@@ -331,24 +192,19 @@ def check_device(cfg) -> None:
 
 
 def check_strategy(cfg) -> None:
-    """``strategy`` (a group some configs have): its name must be one of ``conf/strategy/*.yaml``."""
+    """``strategy`` (a group some configs have): a registered strategy (:mod:`tenas.strategies`) and its settings."""
     if "strategy" not in cfg or cfg.get("strategy") is None:
         return
+    from tenas.strategies import STRATEGIES
+
     value = lookup(cfg, "strategy")
     name = value.get("name") if isinstance(value, dict) else value
     key = "strategy.name" if isinstance(value, dict) else "strategy"
-    known = sorted(p.stem for p in (CONF_DIR / "strategy").glob("*.yaml"))
-    if not isinstance(name, str) or name not in known:
-        raise TenasError(f"{key}: {name!r} is not a strategy; known: {known}")
-    if isinstance(value, dict) and name in STRATEGY_SETTINGS:
-        table = STRATEGY_SETTINGS[name]
-        allowed = sorted(["name", *(s.key for s in table)])
-        for setting_key in value:
-            if setting_key not in allowed:
-                raise TenasError(f"strategy.{setting_key}: unknown setting of strategy={name}; known: {allowed}")
-        check_table(cfg, table, prefix="strategy.")
-        if value.get("crossover") and value.get("parents", 1) != 2:
-            raise TenasError(f"strategy.crossover: true needs two parents; allowed: strategy.parents=2, or crossover false")
+    if not isinstance(name, str) or name not in STRATEGIES:
+        raise TenasError(f"{key}: {name!r} is not a strategy; known: {sorted(STRATEGIES)}")
+    if not isinstance(value, dict):
+        raise TenasError("strategy: must be a mapping of settings; allowed: strategy=<name> with strategy.<setting>=<value>")
+    STRATEGIES[name].validate(value)
 
 
 def check_names(key: str, value: str, known: Iterable[str], what: str) -> None:
@@ -491,9 +347,12 @@ def check_scorer(cfg, space, ranking_proxies) -> bool:
             raise TenasError(f"scorer.{key}: unknown setting of scorer={name}; known: {keys}")
     if name != "table":
         return False
+    from tenas.strategies import STRATEGIES
+
     strategy = lookup(cfg, "strategy.name")
-    if strategy not in ("sample", "evolve"):
-        raise TenasError(f"scorer.name: a score table serves strategy=sample or strategy=evolve, not {strategy!r} "
+    if not STRATEGIES[strategy].table:
+        served = [name for name, entry in STRATEGIES.items() if entry.table]
+        raise TenasError(f"scorer.name: a score table serves the strategies that score whole architectures ({', '.join(served)}), not {strategy!r} "
                          "(pruning scores supernets, which no table holds); allowed: compute")
     Setting("scorer.path", "path").check(lookup(cfg, "scorer.path"))
     Setting("scorer.dataset", "str", null=True, required=False).check(lookup(cfg, "scorer.dataset"))
@@ -621,8 +480,7 @@ def check_study_config(cfg: DictConfig) -> None:
 
 def check_train_config(cfg: DictConfig) -> None:
     """Everything ``tenas.train`` reads, checked before it trains or writes anything."""
-    from tenas.export import read_genotype_file
-    from tenas.train import resolve_recipe
+    from tenas.export import read_genotype_file, resolve_recipe
 
     check_table(cfg, TRAIN)
     check_known_keys(cfg, "trainer", "train")

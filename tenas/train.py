@@ -7,7 +7,6 @@ test accuracy). All files are written atomically.
 """
 from __future__ import annotations
 
-import inspect
 import io
 import logging
 import math
@@ -22,29 +21,13 @@ from tqdm import tqdm
 
 from tenas.complexity import count_flops, count_parameters
 from tenas.data import build_dataset
-from tenas.cli import run_or_exit
+from tenas.cli import resolve_device, run_or_exit
 from tenas.errors import TenasError
-from tenas.export import SearchedArchitecture, read_genotype_file
+from tenas.export import read_genotype_file, resolve_recipe
 from tenas.io import atomic_write_bytes, atomic_write_csv, atomic_write_json, atomic_write_text
-from tenas.search import resolve_device
 from tenas.settings import check_train_config
 
 log = logging.getLogger("tenas.train")
-
-
-def resolve_recipe(cfg: DictConfig, arch: SearchedArchitecture) -> dict:
-    """The recipe ``cfg.recipe`` names (``auto``: the one the genotype's space retrains with on the dataset)
-    with the non-null ``trainer`` overrides."""
-    space = arch.space
-    name = space.train_recipe(cfg.dataset.name) if cfg.recipe == "auto" else cfg.recipe
-    if name not in cfg.recipes:
-        raise TenasError(f"unknown recipe {name!r}; known: {sorted(cfg.recipes)}")
-    recipe = OmegaConf.to_container(cfg.recipes[name], resolve=True)
-    accepted = set(inspect.signature(space.network).parameters) - {"genotype", "num_classes", "auxiliary"}
-    if not set(recipe["network"]) <= accepted:
-        raise TenasError(f"recipe {name!r} does not build {arch.search_space} networks (their settings: {sorted(accepted)})")
-    recipe.update({k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if k in recipe and v is not None})
-    return {"name": name, **recipe}
 
 
 def cutout(x: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:

@@ -87,7 +87,7 @@ def test_a_batched_search_finds_the_search_of_one_at_a_time(tmp_path):
     one = run_search(compose_search(SMALL), tmp_path / "one")
     batched = run_search(compose_search(SMALL + ["compute.candidate_batch=30"]), tmp_path / "batched")
     assert batched["arch"] == one["arch"]
-    a, b = pd.read_csv(tmp_path / "one" / "rounds.csv"), pd.read_csv(tmp_path / "batched" / "rounds.csv")
+    a, b = pd.read_csv(tmp_path / "one" / "candidates.csv"), pd.read_csv(tmp_path / "batched" / "candidates.csv")
     kappa = [c for c in a.columns if "ntk" in c and "rank" not in c]  # κ, its origin, Δ and mean Δ: equal up to rounding
     assert set(kappa) == {"ntk", "ntk_origin", "delta_ntk", "mean_delta_ntk"}
     pd.testing.assert_frame_equal(a.drop(columns=kappa), b.drop(columns=kappa))  # #LR and every rank: equal

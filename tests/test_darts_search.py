@@ -109,7 +109,7 @@ def test_darts_search_end_to_end(tmp_path):
     assert genotype.normal_concat == genotype.reduce_concat == [2, 3, 4, 5]
     assert [r["candidates"] for r in saved["rounds"]] == [2 * 14 * 7]
     assert len(saved["edge_decisions"]) == 12 and saved["edge_decisions"][0]["round"] == 2
-    rounds = pd.read_csv(tmp_path / "rounds.csv")
+    rounds = pd.read_csv(tmp_path / "candidates.csv")
     assert len(rounds) == 2 * 14 * 7 + 2 * (3 + 4 + 3 + 5 + 4 + 3)
     assert (rounds["op"] == "<edge>").sum() == 2 * 22 and rounds.loc[rounds["op"] == "<edge>", "pruned"].sum() == 12
     assert f"architecture: {saved['genotype_repr']}" in report(result)

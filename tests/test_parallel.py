@@ -26,7 +26,7 @@ def compose_search(overrides):
 
 
 def assert_same_search(a, b, result_a, result_b):
-    pd.testing.assert_frame_equal(pd.read_csv(a / "rounds.csv"), pd.read_csv(b / "rounds.csv"), check_exact=True)
+    pd.testing.assert_frame_equal(pd.read_csv(a / "candidates.csv"), pd.read_csv(b / "candidates.csv"), check_exact=True)
     assert result_a["arch"] == result_b["arch"]
     assert [r["pruned"] for r in result_a["rounds"]] == [r["pruned"] for r in result_b["rounds"]]
 

@@ -83,7 +83,7 @@ def test_every_preset_end_to_end_per_dataset(cifar10_npz, nb201_csv, tmp_path, t
     a = run_search(cfg, tmp_path / "a")
     b = run_search(compose_search([f"+experiment={preset}", *TINY, *data]), tmp_path / "b")
     assert a["arch"] == b["arch"] and a["merit"] == b["merit"] and a["num_scored"] == 10
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a" / "population.csv"), pd.read_csv(tmp_path / "b" / "population.csv"))
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a" / "candidates.csv"), pd.read_csv(tmp_path / "b" / "candidates.csv"))
     table = pd.read_csv(nb201_csv).set_index("arch_str")
     column = {"cifar10": "cifar10_test", "cifar100": "cifar100_test", "imagenet16_120": "imagenet16_120_test"}[target]
     assert a["benchmark_dataset"] == target and a["test_accuracy"] == pytest.approx(table.loc[a["arch"], column])
@@ -91,7 +91,7 @@ def test_every_preset_end_to_end_per_dataset(cifar10_npz, nb201_csv, tmp_path, t
     saved = json.loads((tmp_path / "a" / "genotype.json").read_text())
     assert saved["test_accuracy"] == a["test_accuracy"]
     assert f"dataset: {target}" in (tmp_path / "a" / "config.yaml").read_text()
-    pop = pd.read_csv(tmp_path / "a" / "population.csv")
+    pop = pd.read_csv(tmp_path / "a" / "candidates.csv")
     assert {"logsynflow", "nwot", "skip_prior", "kind", "parent2"} <= set(pop.columns) and pop.arch.is_unique
 
 
@@ -101,7 +101,7 @@ def test_the_dataset_searched_for_changes_the_scores(cifar10_npz, tmp_path):
     for target in ("cifar10", "imagenet16_120"):
         cfg = compose_search([*FREEREA_TINY, "dataset=npz", f"dataset.path={cifar10_npz}", f"benchmark.dataset={target}"])
         run_search(cfg, tmp_path / target)
-        runs[target] = pd.read_csv(tmp_path / target / "population.csv").set_index("arch")
+        runs[target] = pd.read_csv(tmp_path / target / "candidates.csv").set_index("arch")
     common = runs["cifar10"].index.intersection(runs["imagenet16_120"].index)
     assert len(common) >= 6  # the same initial population
     assert not np.allclose(runs["cifar10"].loc[common, "logsynflow"], runs["imagenet16_120"].loc[common, "logsynflow"])

@@ -10,6 +10,7 @@ from hydra import compose, initialize_config_dir
 
 from search_spaces.nasbench201 import parse_arch
 from tenas import CONF_DIR
+from tenas.errors import TenasError
 from tenas.evaluate import run_study
 from tenas.proxies import PROXIES, register_proxy
 from tenas.search import run_search
@@ -44,7 +45,7 @@ def test_a_proxy_registered_in_a_test_file_runs_a_search(toy_proxy, tmp_path):
     cfg = compose_config("search", TOY + ["ranking.name=toy", "ranking.proxies=[toy]", "search.repeats=1"])
     result = run_search(cfg, tmp_path)
     parse_arch(result["arch"])
-    rounds = pd.read_csv(tmp_path / "rounds.csv")
+    rounds = pd.read_csv(tmp_path / "candidates.csv")
     assert {"toy", "toy_origin", "delta_toy", "mean_delta_toy", "rank_toy"} <= set(rounds.columns)
     assert len(rounds) == 24 + 18 + 12 and np.isfinite(rounds["toy"]).all()
     assert set(result["indicator_seconds"]) == {"toy"}
@@ -64,3 +65,47 @@ def test_a_proxy_registered_in_a_test_file_runs_a_study(toy_proxy, tmp_path):
     assert len(scores) == 6 and np.isfinite(scores["toy"]).all() and scores["toy"].nunique() > 1
     assert set(result["correlations"]) == {"toy"}
     assert json.loads((tmp_path / "study" / "study.json").read_text())["proxy"]["toy"]["options"] == {"scale": 2.0}
+
+
+# ----------------------------------------------------------------------------- a strategy registered here alone
+def fewest_convolutions(run, settings):
+    """Toy strategy: of ``settings["tries"]`` random architectures (no proxy scored), the one with the fewest
+    nor_conv_3x3, with a per-candidate table."""
+    from tenas.strategies import StrategyResult
+
+    generator = torch.Generator().manual_seed(run.seed)
+    drawn = [run.space.random_single_path(generator) for _ in range(settings["tries"])]
+    texts = [run.space.arch_text(alive) for alive in drawn]
+    convs = [text.count("nor_conv_3x3") for text in texts]
+    best = int(np.argmin(convs))
+    frame = pd.DataFrame({"arch": texts, "convs": convs, "chosen": [i == best for i in range(len(texts))]})
+    return StrategyResult(drawn[best], frame, {"toy": settings, "convs": convs[best]})
+
+
+@pytest.fixture
+def toy_strategy():
+    from hydra.core.config_store import ConfigStore
+
+    from tenas.schema import Setting
+    from tenas.strategies import STRATEGIES, register_strategy
+
+    register_strategy("toy", settings=(Setting("tries", "int", 1, default=5),))(fewest_convolutions)
+    yield "toy"
+    del STRATEGIES["toy"]
+    del ConfigStore.instance().repo["strategy"]["toy.yaml"]
+
+
+def test_a_strategy_registered_in_a_test_file_runs_a_search(toy_strategy, nb201_csv, tmp_path):
+    cfg = compose_config("search", ["dataset=synthetic", "dataset.image_size=8", "dataset.num_samples=64", "device=cpu",
+                                    "strategy=toy", "strategy.tries=9", f"benchmark.path={nb201_csv}"])
+    result = run_search(cfg, tmp_path)
+    frame = pd.read_csv(tmp_path / "candidates.csv")  # the one table every strategy writes, with the benchmark's accuracies
+    assert len(frame) == 9 and {"arch", "cifar10_test", "convs"} <= set(frame.columns)
+    assert result["strategy"] == "toy" and result["toy"] == {"tries": 9} and result["arch"] == frame.arch[frame.chosen].item()
+    assert result["convs"] == frame.convs.min() and result["test_accuracy"] == frame.cifar10_test[frame.chosen].item()
+    assert "tries: 9" in (tmp_path / "config.yaml").read_text()
+    from tenas.settings import check_search_config
+
+    for bad, key in ((["strategy.tries=0"], "strategy.tries"), (["+strategy.typo=1"], "strategy.typo")):
+        with pytest.raises(TenasError, match=f"^{key}: "):
+            check_search_config(compose_config("search", ["dataset=synthetic", "strategy=toy", *bad]))

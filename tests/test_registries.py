@@ -1,6 +1,6 @@
 """Every registered search space, through what a search, a genotype file and a retraining ask of it. (The other registries are looped
 over where they are tested: rankings in test_ranking.py, proxies in test_proxies.py, dataset configs in
-test_sweeps.py, DARTS ops in test_darts_space.py, NAS-Bench-201 ops in test_nb201_space.py.)"""
+test_sweeps.py, strategies in test_strategies.py, DARTS ops in test_darts_space.py, NAS-Bench-201 ops in test_nb201_space.py.)"""
 from __future__ import annotations
 
 import inspect

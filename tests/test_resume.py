@@ -1,4 +1,4 @@
-"""Resumable searches: killed after a round, the same command finishes with the same rounds.csv and genotype."""
+"""Resumable searches: killed after a round, the same command finishes with the same candidates.csv and genotype."""
 import json
 import os
 import signal
@@ -25,7 +25,7 @@ def compose_search(overrides):
 
 
 def assert_same_search(folder, reference):
-    pd.testing.assert_frame_equal(pd.read_csv(folder / "rounds.csv"), pd.read_csv(reference / "rounds.csv"))
+    pd.testing.assert_frame_equal(pd.read_csv(folder / "candidates.csv"), pd.read_csv(reference / "candidates.csv"))
     ours, theirs = (json.loads((f / "genotype.json").read_text()) for f in (folder, reference))
     assert ours.get("arch", ours.get("genotype_repr")) == theirs.get("arch", theirs.get("genotype_repr"))
     assert [r["pruned"] for r in ours["rounds"]] == [r["pruned"] for r in theirs["rounds"]]
@@ -101,7 +101,7 @@ def test_a_partial_search_refuses_other_settings_and_keeps_its_files(tmp_path, m
     config = (out / "config.yaml").read_text()
     with pytest.raises(TenasError, match=r"holds a search with other settings \(search differ\)"):
         run_search(compose_search(SMALL + ["search_space.C=2", "search.repeats=1"]), out)
-    assert (out / "config.yaml").read_text() == config and not (out / "rounds.csv").exists()
+    assert (out / "config.yaml").read_text() == config and not (out / "candidates.csv").exists()
     # settings that only change speed may change
     result = run_search(compose_search(SMALL + ["search_space.C=2", "compute.threads=2"]), out)
     assert len(result["rounds"]) == 3

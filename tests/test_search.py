@@ -38,7 +38,7 @@ def test_full_search_on_the_shared_cifar10_sample(cifar10_npz, nb201_csv, tmp_pa
     assert result["test_accuracies"]["cifar10"] > 90.0
     assert result["search_space"] == "nasbench201" and result["seed"] == 0 and result["dataset"] == "npz"
     assert [r["candidates"] for r in result["rounds"]] == [24, 18, 12]
-    rounds = pd.read_csv(out / "rounds.csv")
+    rounds = pd.read_csv(out / "candidates.csv")
     assert len(rounds) == 3 * (24 + 18 + 12)
     assert {"round", "repeat", "edge", "op", "delta_ntk", "mean_delta_ntk", "pruned"} <= set(rounds.columns)
     config = (out / "config.yaml").read_text()
@@ -52,7 +52,7 @@ def test_same_seed_same_genotype(tmp_path):
     outputs = []
     for name in ("a", "b"):
         result = run_search(compose_search(overrides), tmp_path / name)
-        outputs.append((result["arch"], result["rounds"], pd.read_csv(tmp_path / name / "rounds.csv")))
+        outputs.append((result["arch"], result["rounds"], pd.read_csv(tmp_path / name / "candidates.csv")))
     (arch_a, rounds_a, csv_a), (arch_b, rounds_b, csv_b) = outputs
     assert arch_a == arch_b
     assert [r["pruned"] for r in rounds_a] == [r["pruned"] for r in rounds_b]
@@ -65,4 +65,4 @@ def test_bad_input_is_one_line_and_writes_no_outputs(tmp_path):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error: dataset.path: dataset file not found")
-    assert not (out / "genotype.json").exists() and not (out / "rounds.csv").exists()
+    assert not (out / "genotype.json").exists() and not (out / "candidates.csv").exists()

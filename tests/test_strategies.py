@@ -1,4 +1,4 @@
-"""Search strategies (tenas/strategies.py, strategy=prune|sample|evolve): random architectures and mutations
+"""Search strategies (tenas/strategies/, strategy=prune|sample|evolve, and every registered strategy): random architectures and mutations
 of both spaces, aging evolution on a fake indicator whose best architecture is known, resuming, and each
 strategy end to end on the shared CIFAR-10 sample with a tiny budget."""
 import json
@@ -16,7 +16,7 @@ from tenas import CONF_DIR
 from tenas.errors import TenasError
 from tenas.ranking import Ranking
 from tenas.search import run_search
-from tenas.strategies import STRATEGIES, StrategyRun, evolve, sample
+from tenas.strategies import STRATEGIES, StrategyRun
 from tests.conftest import REPO
 from tests.threads import single_thread  # noqa: F401  (autouse: one torch thread)
 
@@ -146,7 +146,7 @@ def count3x3(arch):
 def run_fake(strategy, out, settings, fail_after=None, repeats=2, seed=0):
     space = get_space("nasbench201")
     fake = CountConv3x3(fail_after)
-    alive, frame = STRATEGIES[strategy](StrategyRun(space, [fake], RANKING, repeats, seed, out), settings)
+    alive, frame, _, _ = STRATEGIES[strategy](StrategyRun(space, [fake], RANKING, repeats, seed, out), settings)
     return space.arch_text(alive), frame, fake
 
 
@@ -182,7 +182,7 @@ def test_evolve_keeps_within_cost_limits(tmp_path):
     feasible = lambda alive: count3x3(space.arch_text(alive)) <= 2  # noqa: E731
     fake = CountConv3x3()
     run = StrategyRun(space, [fake], RANKING, 1, 0, tmp_path, feasible=feasible)
-    alive, frame = evolve(run, {"population_size": 6, "sample_size": 3, "budget": 40, "parents": 2, "crossover": True})
+    alive, frame, _, _ = STRATEGIES["evolve"](run, {"population_size": 6, "sample_size": 3, "budget": 40, "parents": 2, "crossover": True})
     assert frame.arch.map(count3x3).max() == 2 == count3x3(space.arch_text(alive)) and fake.scored == 40
 
 
@@ -203,8 +203,9 @@ def test_cost_limits_measure_the_benchmark_network():
         assert not under(big) and under(small)
     assert not cost_limits(space, {"max_flops": flops * 0.3}, 100, (3, 32, 32))(big)
     assert cost_limits(space, {"max_flops": flops * 0.3}, 100, (3, 16, 16))(big)  # a quarter of the pixels
-    with pytest.raises(TenasError, match="strategy.max_params"):
-        cost_limits(space, {"max_params": -1}, 10, (3, 32, 32))
+    for name in ("sample", "evolve"):  # the limits are checked with the strategy's settings
+        with pytest.raises(TenasError, match="strategy.max_params"):
+            STRATEGIES[name](None, {"max_params": -1})
 
 
 @pytest.mark.parametrize("name", ["nasbench201", "darts"])
@@ -239,7 +240,7 @@ def test_sample_picks_the_best_merit_and_is_seeded(tmp_path):
 
 @pytest.mark.parametrize("strategy,size_key,small,large", [("sample", "num_samples", 15, 40), ("evolve", "budget", 30, 70)])
 def test_resume_after_a_kill_or_a_smaller_budget(tmp_path, strategy, size_key, small, large):
-    settings = {"population_size": 6, "sample_size": 3, "chunk_size": 4}
+    settings = {"population_size": 6, "sample_size": 3, "chunk_size": 4} if strategy == "evolve" else {"chunk_size": 4}
     whole, frame, _ = run_fake(strategy, tmp_path / "whole", {**settings, size_key: large})
     # a kill mid-run, then the same command again
     with pytest.raises(KeyboardInterrupt):
@@ -264,11 +265,11 @@ def test_resume_after_a_kill_or_a_smaller_budget(tmp_path, strategy, size_key, s
 
 def test_a_folder_with_other_settings_is_refused(tmp_path):
     space = get_space("nasbench201")
-    evolve(StrategyRun(space, [CountConv3x3()], RANKING, 1, 0, tmp_path, identity={"seed": 0, "p": 4}), {"population_size": 4, "budget": 6})
+    STRATEGIES["evolve"](StrategyRun(space, [CountConv3x3()], RANKING, 1, 0, tmp_path, identity={"seed": 0, "p": 4}), {"population_size": 4, "budget": 6})
     with pytest.raises(TenasError, match="other settings"):
-        evolve(StrategyRun(space, [CountConv3x3()], RANKING, 1, 0, tmp_path, identity={"seed": 0, "p": 5}), {"population_size": 5, "budget": 6})
+        STRATEGIES["evolve"](StrategyRun(space, [CountConv3x3()], RANKING, 1, 0, tmp_path, identity={"seed": 0, "p": 5}), {"population_size": 5, "budget": 6})
     with pytest.raises(TenasError, match="entry 0 holds"):  # without an identity: the stored architectures disagree
-        sample(StrategyRun(space, [CountConv3x3()], RANKING, 1, 7, tmp_path), {"num_samples": 6})
+        STRATEGIES["sample"](StrategyRun(space, [CountConv3x3()], RANKING, 1, 7, tmp_path), {"num_samples": 6})
 
 
 # ----------------------------------------------------------------------------- end to end (real NTK; real data only where compared with the benchmark)
@@ -300,16 +301,16 @@ def test_sample_end_to_end_same_seed_resume_and_accuracies(cifar10_npz, nb201_cs
     assert a["strategy"] == "sample" and a["num_scored"] == 12 and a["sample"]["num_samples"] == 12
     table = pd.read_csv(nb201_csv).set_index("arch_str")
     assert a["test_accuracies"]["cifar10"] == pytest.approx(table.loc[a["arch"], "cifar10_test"])
-    pop = pd.read_csv(tmp_path / "a" / "population.csv")
+    pop = pd.read_csv(tmp_path / "a" / "candidates.csv")
     assert len(pop) == 12 and {"index", "arch", "ntk", "merit", "chosen", "cifar10_test"} <= set(pop.columns)
     assert pop.arch[pop.chosen].item() == a["arch"] and pop.ntk[pop.chosen].item() == pop.ntk.min()
     assert pop.cifar10_test.tolist() == pytest.approx(table.loc[pop.arch, "cifar10_test"].tolist())
-    assert not (tmp_path / "a" / "rounds.csv").exists() and "strategy" in (tmp_path / "a" / "config.yaml").read_text()
+    assert "strategy" in (tmp_path / "a" / "config.yaml").read_text()
     # same seed, same result; 5 then 12 in one folder (resumed) = 12 at once
     search(tmp_path / "b", real(cifar10_npz), "strategy=sample", "strategy.num_samples=5", bench)
     b = search(tmp_path / "b", real(cifar10_npz), "strategy=sample", "strategy.num_samples=12", bench)
     assert b["arch"] == a["arch"]
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b" / "population.csv"), pop)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b" / "candidates.csv"), pop)
 
 
 def test_evolve_end_to_end_same_seed_same_result(tmp_path):
@@ -318,7 +319,7 @@ def test_evolve_end_to_end_same_seed_same_result(tmp_path):
     b = search(tmp_path / "b", SYNTHETIC, *args)
     parse_arch(a["arch"])
     assert a["strategy"] == "evolve" and a["arch"] == b["arch"] and a["merit"] == b["merit"]
-    pop_a, pop_b = (pd.read_csv(tmp_path / d / "population.csv") for d in "ab")
+    pop_a, pop_b = (pd.read_csv(tmp_path / d / "candidates.csv") for d in "ab")
     pd.testing.assert_frame_equal(pop_a, pop_b)
     assert list(pop_a["index"]) == list(range(9)) and pop_a.arch.is_unique and pop_a.in_population.sum() == 4
 
@@ -326,7 +327,8 @@ def test_evolve_end_to_end_same_seed_same_result(tmp_path):
 def test_prune_is_the_default_and_writes_rounds(tmp_path):
     result = search(tmp_path / "p", SYNTHETIC, "search_space.C=2")
     assert result["strategy"] == "prune" and [r["candidates"] for r in result["rounds"]] == [24, 18, 12]
-    assert (tmp_path / "p" / "rounds.csv").exists() and not (tmp_path / "p" / "population.csv").exists()
+    rounds = pd.read_csv(tmp_path / "p" / "candidates.csv")  # the same table's name and place, its columns the strategy's
+    assert {"round", "edge", "op", "pruned"} <= set(rounds.columns) and "arch" not in rounds.columns
 
 
 def test_sample_on_darts(tmp_path):
@@ -334,5 +336,32 @@ def test_sample_on_darts(tmp_path):
                     "search_space.proxy.ntk.options.chunk_size=4")
     genotype = check_genotype(tuple(result["genotype"][f] for f in ("normal", "normal_concat", "reduce", "reduce_concat")))
     assert result["genotype_repr"] == repr(genotype) and result["num_scored"] == 3
-    pop = pd.read_csv(tmp_path / "d" / "population.csv")
+    pop = pd.read_csv(tmp_path / "d" / "candidates.csv")
     assert len(pop) == 3 and pop.arch[pop.chosen].item() == result["genotype_repr"]
+
+
+# ----------------------------------------------------------------------------- every registered strategy
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_every_strategy_runs_with_its_defaults_and_writes_the_one_table(name, tmp_path):
+    """``strategy=<name>`` composes from the registration alone; its defaults pass its own rules, an unknown key
+    and each setting's wrong type are refused with one line naming it; a search with its defaults writes
+    ``candidates.csv`` and ``genotype.json`` (on a score table when one can serve it, else on tiny images)."""
+    from tenas.settings import check_search_config
+    from tests.test_table import write_table
+
+    entry = STRATEGIES[name]
+    entry.validate({"name": name, **entry.defaults()})
+    with pytest.raises(TenasError, match=r"^strategy\.no_such_key: unknown setting"):
+        check_search_config(compose_search([*SYNTHETIC, f"strategy={name}", "+strategy.no_such_key=1"]))
+    for setting in entry.settings:
+        with pytest.raises(TenasError, match=rf"^strategy\.{setting.key}: "):
+            entry.validate({**entry.defaults(), setting.key: [1]})  # no setting takes a list
+    if entry.table:
+        write_table(tmp_path / "t.csv")
+        data = ["scorer=table", f"scorer.path={tmp_path / 't.csv'}", "ranking.proxies=[nwot]"]
+    else:
+        data = [*TINY, *SYNTHETIC, "search_space.C=2"]
+    result = run_search(compose_search([*data, f"strategy={name}"]), tmp_path / "run")
+    assert result["strategy"] == name and json.loads((tmp_path / "run" / "genotype.json").read_text())["arch"] == result["arch"]
+    frame = pd.read_csv(tmp_path / "run" / "candidates.csv")
+    assert len(frame) > 0 and (result["arch"] in set(frame["arch"]) if "arch" in frame else True)

@@ -46,7 +46,7 @@ def test_sample_on_a_table_picks_the_tables_argmax(tmp_path):
     result = table_search(tmp_path / "t.csv.gz", tmp_path / "a", "strategy=sample", "strategy.num_samples=15625", "ranking.proxies=[nwot]")
     assert result["arch"] == frame["arch"][frame["nwot"].idxmax()] and result["num_scored"] == 15625
     assert result["scorer"]["table"] == str(tmp_path / "t.csv.gz")
-    pop = pd.read_csv(tmp_path / "a" / "population.csv").set_index("arch")
+    pop = pd.read_csv(tmp_path / "a" / "candidates.csv").set_index("arch")
     assert pop["nwot"].to_numpy() == pytest.approx(frame.set_index("arch").loc[pop.index, "nwot"].to_numpy())
 
 
@@ -56,8 +56,8 @@ def test_evolve_on_a_table_is_fast_reproducible_and_climbs(tmp_path):
     a = table_search(tmp_path / "t.csv", tmp_path / "a", *args)
     b = table_search(tmp_path / "t.csv", tmp_path / "b", *args)
     assert a["arch"] == b["arch"] and a["merit"] == b["merit"] and a["num_scored"] == 300
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a" / "population.csv"), pd.read_csv(tmp_path / "b" / "population.csv"))
-    pop = pd.read_csv(tmp_path / "a" / "population.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a" / "candidates.csv"), pd.read_csv(tmp_path / "b" / "candidates.csv"))
+    pop = pd.read_csv(tmp_path / "a" / "candidates.csv")
     assert pop.arch.is_unique and pop.nwot[pop.kind != "random"].mean() > pop.nwot[pop.kind == "random"].mean() + 1
     assert "dataset" not in json.dumps(a.get("test_accuracies", {}))  # no benchmark given, no accuracies
 
@@ -90,7 +90,7 @@ def test_a_bad_table_is_refused_before_any_work(tmp_path, problem):
     else:
         write_table(path)
         overrides = ["strategy=prune"]
-        match = "serves strategy=sample or strategy=evolve"
+        match = r"a score table serves the strategies that score whole architectures \(evolve, sample\), not .prune."
     with pytest.raises(TenasError, match=match) as err:
         table_search(path, tmp_path / "out", *overrides, "ranking.proxies=[nwot]" if problem != "no_column" else "seed=0")
     assert "\n" not in str(err.value) and str(err.value).startswith(("scorer.path: ", "scorer.name: "))

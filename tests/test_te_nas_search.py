@@ -35,7 +35,7 @@ def test_te_nas_search_on_the_shared_cifar10_sample(cifar10_npz, nb201_csv, tmp_
     assert result["ranking"] == "te_nas" and set(result["indicator_seconds"]) == {"ntk", "linear_regions"}
     assert json.loads((tmp_path / "genotype.json").read_text())["arch"] == arch
 
-    rounds = pd.read_csv(tmp_path / "rounds.csv")
+    rounds = pd.read_csv(tmp_path / "candidates.csv")
     assert len(rounds) == 24 + 18 + 12
     for name in ("ntk", "linear_regions"):
         assert {name, f"{name}_origin", f"delta_{name}", f"mean_delta_{name}", f"rank_{name}"} <= set(rounds.columns)

@@ -12,7 +12,8 @@ from search_spaces.darts import DARTS_V2, check_genotype, format_genotype
 from tenas import CONF_DIR
 from tenas.errors import TenasError
 from tenas.export import read_genotype_file
-from tenas.train import cutout, resolve_recipe, run_training
+from tenas.export import resolve_recipe
+from tenas.train import cutout, run_training
 from tests.conftest import REPO, shared_file
 from tests.threads import single_thread  # noqa: F401  (autouse: one torch thread)
 

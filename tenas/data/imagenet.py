@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tenas.data import ArrayDataset
+from tenas.data.arrays import ArrayDataset
 from tenas.errors import TenasError
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)

@@ -15,7 +15,7 @@ or linear layers scores 0). Pure: the model is left as found.
 """
 from __future__ import annotations
 
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 
 
 @register_proxy("az_complexity", higher_is_better=True, needs={"flops"})

@@ -19,7 +19,7 @@ Pure: the model is left as found.
 """
 from __future__ import annotations
 
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 from tenas.proxies._az_nas import expressivity_from_profile, profile_of
 
 

@@ -15,7 +15,7 @@ per-batch scores. Pure: the model is left as found.
 """
 from __future__ import annotations
 
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 from tenas.proxies._az_nas import profile_of, progressivity_from_profile
 
 

@@ -23,7 +23,7 @@ global RNG left as found.
 """
 from __future__ import annotations
 
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 from tenas.proxies._az_nas import trainability_of
 
 

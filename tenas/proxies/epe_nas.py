@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 from tenas.proxies._activations import as_list
 from tenas.proxies._common import logits
 from tenas.state import untouched

@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 
 
 @register_proxy("fisher", higher_is_better=True, needs_targets=True, needs={"layer_grads"})

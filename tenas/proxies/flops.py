@@ -13,7 +13,7 @@ val_accuracy is +0.71). Never NaN.
 """
 from __future__ import annotations
 
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 from tenas.proxies._naslib import counted_in_millions
 
 

@@ -10,7 +10,7 @@ Direction: higher is better (Abdelfattah et al. 2021; the file's ρ with val_acc
 """
 from __future__ import annotations
 
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 from tenas.proxies._naslib import total
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 from tenas.state import untouched
 from tenas.proxies._naslib import total, weight_gradients
 

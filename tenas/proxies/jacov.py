@@ -17,7 +17,7 @@ import math
 import numpy as np
 import torch
 
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 from tenas.proxies._common import logits
 from tenas.state import untouched
 from tenas.proxies._naslib import one_batch

@@ -11,7 +11,7 @@ Never NaN.
 """
 from __future__ import annotations
 
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 from tenas.state import untouched
 from tenas.proxies._naslib import LAYER_TYPES, model_stats, one_batch, total
 

@@ -124,6 +124,6 @@ def _batches(inputs, batch_size: int | None) -> list[torch.Tensor]:
     return [part for b in batches for part in (b.split(batch_size) if batch_size else [b])]
 
 
-from tenas.proxies import register_proxy  # noqa: E402
+from tenas.proxies._registry import register_proxy  # noqa: E402
 
 register_proxy("linear_regions", higher_is_better=True)(count_linear_regions)

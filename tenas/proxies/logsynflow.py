@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 from tenas.proxies.synflow import synflow_layer_sums
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 from tenas.proxies._activations import as_list, forward_hooks
 from tenas.state import untouched
 

@@ -7,7 +7,7 @@ each sample's class-summed logit with respect to every parameter named ``*weight
 fallback 1e5 with a warning. The model is left as found.
 """
 from tenas.ntk import candidate_condition_numbers, ntk_condition_number
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 
 # min_batch_size=2: the NTK of one sample is a 1x1 matrix, whose κ is always 1
 # batched: the κs of many alive-sets of one supernet in one vmap (compute.candidate_batch)

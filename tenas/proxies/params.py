@@ -11,7 +11,7 @@ Degenerate networks are counted like any other (never NaN).
 """
 from __future__ import annotations
 
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 from tenas.proxies._naslib import counted_in_millions
 
 

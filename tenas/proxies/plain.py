@@ -13,7 +13,7 @@ lower is the direction that carries information. Degenerate case: 0.
 """
 from __future__ import annotations
 
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 from tenas.proxies._naslib import total
 
 

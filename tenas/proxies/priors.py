@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 
 PARAMETRIC = ("conv", "sep_", "dil_")  # op names holding weights contain one of these
 

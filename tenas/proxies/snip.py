@@ -11,7 +11,7 @@ network whose output ignores every weight scores 0.
 """
 from __future__ import annotations
 
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 from tenas.proxies._naslib import total
 
 

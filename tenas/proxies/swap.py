@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 from tenas.proxies._activations import as_list, distinct_rows, forward_hooks, gaussian_init_, relus, seed_from
 from tenas.state import untouched
 

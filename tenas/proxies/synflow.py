@@ -29,7 +29,7 @@ import math
 import torch
 from torch import nn
 
-from tenas.proxies import register_proxy
+from tenas.proxies._registry import register_proxy
 
 
 def linearised_copy(model: nn.Module) -> nn.Module:

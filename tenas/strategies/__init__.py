@@ -1,0 +1,105 @@
+"""Search strategies, each a plugin: ``@register_strategy("name", settings=...)`` on a function
+``(run: StrategyRun, settings: dict) -> StrategyResult``.
+
+A registration is all a strategy needs: its settings (:class:`tenas.schema.Setting`, each with its
+default) are the ``strategy`` config group's option ``strategy=<name>`` (stored in Hydra's ConfigStore,
+so ``strategy=<name> strategy.<key>=<value>`` works for a strategy registered anywhere, a test file
+included), they are checked with the rest of the run's settings before any work, and
+:func:`run_strategy` runs it for ``python -m tenas.search``. Every strategy writes one table,
+``candidates.csv`` in the run folder (what it scored, one row per candidate; the columns are the
+strategy's), and returns the chosen alive-set and the fields it adds to ``genotype.json``.
+
+The built-in strategies:
+
+- ``prune`` (the default; :mod:`tenas.strategies._prune`): TE-NAS's pruning of the supernet,
+  :mod:`tenas.pruning`; one row per repeat and candidate of every round.
+- ``sample`` (:mod:`tenas.strategies._sample`): NASWOT / AZ-NAS's random sampling.
+- ``evolve`` (:mod:`tenas.strategies._evolve`): aging evolution (Real et al.; FreeREA's form with
+  ``parents=2, crossover=true``).
+
+The last two search over whole architectures (single-path alive-sets of the space,
+``space.random_single_path``, ``space.mutate``), so a score table can serve them (``table=True``)
+and they take the cost limits ``max_params`` and ``max_flops`` (:func:`cost_limits`). Their
+scoring, seeding and resume are :mod:`tenas.strategies._common`'s.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from search_spaces.base import SearchSpace
+from tenas.errors import TenasError
+from tenas.io import atomic_write_csv
+from tenas.ranking import Ranking
+from tenas.strategies import _evolve, _prune, _sample  # noqa: F401  the built-in strategies register themselves
+from tenas.strategies._common import ArchScorer, cost_limits, draw_distinct, merits, repeat_seed
+from tenas.strategies._registry import STRATEGIES, Progress, Strategy, StrategyResult, StrategyRun, register_strategy
+from tenas.table import TableIndicator
+
+log = logging.getLogger("tenas.strategies")
+
+CANDIDATES = "candidates.csv"
+
+__all__ = ["CANDIDATES", "STRATEGIES", "ArchScorer", "Strategy", "StrategyResult", "StrategyRun", "cost_limits",
+           "draw_distinct", "merits", "register_strategy", "repeat_seed", "run_strategy"]
+
+
+def strategy_identity(cfg, space: SearchSpace, indicators, ranking: Ranking) -> dict:
+    """The settings a strategy's scores and choices depend on (stored as ``strategy.json``): seed, repeats,
+    dataset, the space with the settings it is built from, the ranking, each proxy's resolved protocol (the
+    space's protocol changes included) and the strategy's settings; not the device, threads, chunking or
+    size (``num_samples``, ``budget``: a run can be grown or cut in its folder)."""
+    from omegaconf import OmegaConf
+
+    strategy = OmegaConf.to_container(cfg.strategy, resolve=True)
+    return {
+        "seed": int(cfg.seed),
+        "repeats": int(cfg.search.repeats),
+        "dataset": OmegaConf.to_container(cfg.dataset, resolve=True),
+        "search_space": {"name": space.name, **space.config_options(OmegaConf.to_container(cfg.search_space, resolve=True))},
+        "ranking": {"proxies": list(ranking.proxies), "aggregation": ranking.aggregation},
+        "proxy": {ind.name: getattr(getattr(ind, "recipe", None), "settings", None) for ind in indicators},
+        "scorer": OmegaConf.to_container(cfg.scorer, resolve=True) if "scorer" in cfg else {"name": "compute"},
+        "benchmark_dataset": cfg.benchmark.get("dataset"),
+        "strategy": {k: v for k, v in strategy.items() if k not in ("num_samples", "budget", "chunk_size")},
+    }
+
+
+def strategy_settings(cfg) -> tuple[Strategy, dict]:
+    """The run's strategy and its settings (besides ``name``)."""
+    from omegaconf import OmegaConf
+
+    settings = OmegaConf.to_container(cfg.strategy, resolve=True)
+    return STRATEGIES[settings.pop("name")], settings
+
+
+def run_strategy(cfg, space: SearchSpace, indicators, ranking: Ranking, out_dir: Path, num_classes: int, image_shape,
+                 progress: Progress | None = None, state: Any = None) -> StrategyResult:
+    """Run ``cfg.strategy`` for :func:`tenas.search.run_search` (``state``: what its ``resume`` hook found):
+    writes ``candidates.csv`` (with the benchmark's test accuracies of each architecture when
+    ``benchmark.path`` is set and the rows are architectures) and returns the strategy's result."""
+    entry, settings = strategy_settings(cfg)
+    run = StrategyRun(space, indicators, ranking, int(cfg.search.repeats), int(cfg.seed), out_dir, progress,
+                      strategy_identity(cfg, space, indicators, ranking), cfg=cfg, state=state)
+    feasible = cost_limits(space, settings, num_classes, image_shape)
+    if feasible is not None:
+        run.feasible = feasible
+    run.durable = not all(isinstance(ind, TableIndicator) for ind in indicators)
+    try:
+        result = entry(run, settings)
+    except NotImplementedError as err:
+        raise TenasError(str(err)) from None
+    frame = result.candidates
+    if cfg.benchmark.get("path") and space.has_benchmark and "arch" in frame.columns:
+        from tenas.benchmark import load_benchmark
+
+        bench = load_benchmark(cfg.benchmark.path)
+        accuracy = {arch: bench.test_accuracy(arch) for arch in dict.fromkeys(frame["arch"])}
+        table = pd.DataFrame.from_records([accuracy[a] for a in frame["arch"]]).add_suffix("_test")
+        at = list(frame.columns).index("arch") + 1
+        frame = pd.concat([frame.iloc[:, :at], table, frame.iloc[:, at:]], axis=1)
+    atomic_write_csv(Path(out_dir) / CANDIDATES, frame)
+    return result._replace(candidates=frame)

@@ -1,0 +1,73 @@
+"""``strategy=prune`` (the default): TE-NAS's pruning of the supernet (:mod:`tenas.pruning`), then on DARTS
+each node's edge decisions. Its settings are the search's own (``search.repeats``,
+``search.prune_none_first``, ``search_space.ops_per_edge``, ``protocol.delta_decimals``); it saves the
+search state after each round and a rerun in the same folder continues from it (:mod:`tenas.resume`).
+``candidates.csv``: one row per repeat and candidate of every round."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from tenas.pruning import decide_edges, prune_ops
+from tenas.resume import SearchState, load_state
+from tenas.strategies._registry import StrategyResult, StrategyRun, register_strategy
+
+log = logging.getLogger("tenas.strategies")
+
+
+def resume(out_dir: Path, identity: dict):
+    """The search's identity and the state of a partial search in ``out_dir`` (``None``: none); a folder
+    holding a search of other settings is refused before anything is written."""
+    return identity, load_state(out_dir, identity)
+
+
+@register_strategy("prune", resume=resume)
+def prune(run: StrategyRun, settings: dict) -> StrategyResult:
+    """The pruning rounds (then DARTS's edge decisions), continuing from ``run.state`` when a partial
+    search was found."""
+    cfg, space, indicators = run.cfg, run.space, run.indicators
+    identity, state = run.state
+    generator = torch.Generator().manual_seed(int(run.seed))
+    before = 0.0
+    if state is None:
+        alive = space.full_alive_set()
+        if cfg.search.prune_none_first and "none" in alive.op_names:
+            alive = alive.without_op_everywhere("none")
+        state = SearchState(identity, alive, generator.get_state())
+    else:
+        generator.set_state(state.generator_state)
+        for ind in indicators:
+            ind.seconds = state.indicator_seconds.get(ind.name, 0.0)
+        before = state.elapsed
+        log.info("resuming %s after %d finished round(s)", run.out_dir, len(state.rounds) + len(state.edge_rounds))
+    t0 = time.perf_counter()
+
+    def saver(phase: str):
+        def save(alive, rounds):
+            state.alive = alive
+            setattr(state, phase, list(rounds))
+            state.generator_state = generator.get_state()
+            state.indicator_seconds = {ind.name: ind.seconds for ind in indicators}
+            state.elapsed = before + time.perf_counter() - t0
+            state.save(run.out_dir)
+
+        return save
+
+    decimals = cfg.protocol.get("delta_decimals")
+    alive, rounds = prune_ops(state.alive, indicators, run.ranking, run.repeats, generator, cfg.search_space.get("ops_per_edge", 1),
+                              progress=run.progress, done=state.rounds, after_round=saver("rounds"), delta_decimals=decimals)
+    edge_rounds = []
+    if space.edge_groups(alive):  # DARTS: each node keeps its best incoming edges
+        alive, edge_rounds = decide_edges(alive, space.edge_groups(alive), indicators, run.ranking, run.repeats, generator, first_round=len(rounds) + 1,
+                                          progress=run.progress, done=state.edge_rounds, after_round=saver("edge_rounds"), delta_decimals=decimals)
+    fields = {"rounds": [{"round": r.index, "candidates": len(r.candidates), "pruned": [c.label() for c in r.pruned], "seconds": round(r.seconds, 3)}
+                         for r in rounds]}
+    if edge_rounds:
+        fields["edge_decisions"] = [{"round": r.index, "candidates": [c.label() for c in r.candidates], "removed": r.pruned[0].label(),
+                                     "seconds": round(r.seconds, 3)} for r in edge_rounds]
+    records = [row for r in rounds + edge_rounds for row in r.records]
+    return StrategyResult(alive, pd.DataFrame.from_records(records), fields, before)

@@ -1,0 +1,108 @@
+"""The strategy registry: :func:`register_strategy`, the :class:`Strategy` it records, what a strategy is
+given (:class:`StrategyRun`) and what it returns (:class:`StrategyResult`); see :mod:`tenas.strategies`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, NamedTuple, Sequence
+
+import pandas as pd
+from hydra.core.config_store import ConfigStore
+
+from search_spaces.base import AliveSet, SearchSpace
+from tenas.errors import TenasError
+from tenas.ranking import Ranking
+from tenas.schema import ABSENT, Setting
+from tenas.strategies._common import ArchScorer, open_checkpoint
+from tenas.study.checkpoint import Checkpoint
+
+Progress = Callable[[str], None]
+
+
+class StrategyResult(NamedTuple):
+    """What a strategy returns: the chosen alive-set, its ``candidates.csv`` table, the fields it adds to
+    ``genotype.json``, and the search seconds spent before an interruption it resumed from."""
+
+    alive: AliveSet
+    candidates: pd.DataFrame
+    fields: dict
+    elapsed_before: float = 0.0
+
+
+@dataclass
+class StrategyRun:
+    """What a strategy searches with besides its own settings: the space, the indicators and the
+    ranking, ``repeats`` per score, the seed, the run folder, a progress callback, the settings the
+    folder must hold (``identity``, stored as ``strategy.json``; ``None``: none checked), the cost
+    limits, the whole composed config (``cfg``, for a strategy configured outside ``strategy.``, as
+    pruning is by ``search.*``) and what the strategy's ``resume`` hook found in the folder."""
+
+    space: SearchSpace
+    indicators: Sequence
+    ranking: Ranking
+    repeats: int
+    seed: int
+    out_dir: Path
+    progress: Progress | None = None
+    identity: dict | None = None
+    feasible: Callable[[AliveSet], bool] = lambda alive: True  # cost limits (see cost_limits)
+    durable: bool = True  # checkpoint rows forced to disk (False for scores that cost nothing to redo: a table's)
+    cfg: Any = None
+    state: Any = None
+
+    def start(self, settings: dict) -> tuple[ArchScorer, Checkpoint, int]:
+        """The scorer, the run folder's checkpoint (its identity checked) and ``settings["chunk_size"]``."""
+        return ArchScorer(self.indicators, self.repeats, self.seed), open_checkpoint(self.out_dir, self.identity, self.durable), settings["chunk_size"]
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A registered strategy: its function, its settings (defaults included), a check across them
+    (``check(settings)`` raising :class:`TenasError`), whether it scores whole architectures (so a
+    score table can serve it), and ``resume(out_dir, identity)``, called before anything is written
+    into the run folder (its result is ``run.state``)."""
+
+    name: str
+    function: Callable[[StrategyRun, dict], StrategyResult]
+    settings: tuple[Setting, ...] = ()
+    check: Callable[[dict], None] | None = None
+    table: bool = False
+    resume: Callable[[Path, dict], Any] | None = None
+
+    def defaults(self) -> dict:
+        return {s.key: s.default for s in self.settings}
+
+    def validate(self, settings: dict) -> None:
+        """Each setting against its rule, then the cross-setting check; an unknown key is an error."""
+        known = sorted(["name", *(s.key for s in self.settings)])
+        for key in settings:
+            if key not in known:
+                raise TenasError(f"strategy.{key}: unknown setting of strategy={self.name}; known: {known}")
+        for setting in self.settings:
+            setting.check(settings.get(setting.key, ABSENT), f"strategy.{setting.key}")
+        if self.check is not None:
+            self.check(settings)
+
+    def __call__(self, run: StrategyRun, settings: dict) -> StrategyResult:
+        """Run on ``settings`` (the defaults filling what is not given), checked first."""
+        settings = {**self.defaults(), **settings}
+        self.validate(settings)
+        return self.function(run, settings)
+
+
+#: name -> :class:`Strategy`, filled by :func:`register_strategy`.
+STRATEGIES: dict[str, Strategy] = {}
+
+
+def register_strategy(name: str, *, settings: Sequence[Setting] = (), check=None, table: bool = False, resume=None):
+    """Register the decorated ``function(run, settings) -> StrategyResult`` as ``strategy=name``."""
+
+    def decorate(function):
+        if name in STRATEGIES:
+            raise ValueError(f"strategy {name!r} is registered already")
+        entry = Strategy(name, function, tuple(settings), check, table, resume)
+        STRATEGIES[name] = entry
+        ConfigStore.instance().store(group="strategy", name=name, node={"name": name, **entry.defaults()}, provider="tenas")
+        return function
+
+    return decorate
