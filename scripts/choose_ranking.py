@@ -2,9 +2,12 @@
 
     python scripts/choose_ranking.py results/tables/nb201-imagenet16_120-freerea.csv.gz --valid naslib --dataset ImageNet16-120
     python scripts/choose_ranking.py results/tables/nb201-cifar10-freerea.csv.gz --valid hp12
+    python scripts/choose_ranking.py results/tables/nb201-cifar10-{freerea,az}.csv.gz --valid hp12
 
-Each candidate (``CANDIDATES``: a set of the table's proxies and an aggregation, fixed before any was
-tried) is computed over the whole table, as a search of the whole space ranks. It is then judged by a
+Tables of the same architectures scored with other proxies are joined on the architecture. Each candidate
+(``CANDIDATES``: a set of proxies and an aggregation, fixed before any was tried; the second group was
+added with the ``-az`` tables, before it was run) whose proxies the tables hold is computed over the whole
+table, as a search of the whole space ranks. It is then judged by a
 validation accuracy that is not reported:
 
 - ``--valid hp12``: NAS-Bench-201's 12-epoch CIFAR-10 validation accuracy of all 15,625 architectures
@@ -38,6 +41,15 @@ CANDIDATES = {  # name: (proxies, aggregation); FreeREA's ranking and its one-st
     "freerea - logsynflow": (["nwot", "skip_prior"], "max_norm_sum"),
     "freerea - nwot": (["logsynflow", "skip_prior"], "max_norm_sum"),
     "freerea - skip_prior": (["logsynflow", "nwot"], "max_norm_sum"),
+    # with meco, swap and AZ-NAS's proxies (the -az tables)
+    "freerea + meco": (["logsynflow", "nwot", "skip_prior", "meco"], "max_norm_sum"),
+    "freerea, meco for nwot": (["logsynflow", "meco", "skip_prior"], "max_norm_sum"),
+    "meco + skip_prior": (["meco", "skip_prior"], "max_norm_sum"),
+    "ensemble": (["meco", "swap", "az_progressivity", "az_trainability", "az_complexity"], "log_rank"),
+    "ensemble + skip_prior": (["meco", "swap", "az_progressivity", "az_trainability", "az_complexity", "skip_prior"], "log_rank"),
+    "az_nas + skip_prior": (["az_expressivity", "az_progressivity", "az_trainability", "az_complexity", "skip_prior"], "log_rank"),
+    "freerea + ensemble, log_rank": (["logsynflow", "nwot", "skip_prior", "meco", "swap", "az_progressivity", "az_trainability",
+                                      "az_complexity"], "log_rank"),
 }
 
 
@@ -51,12 +63,26 @@ def validation(kind: str, dataset: str) -> pd.Series:
     return frame.set_index("arch")["val_accuracy"]
 
 
+def joined(paths) -> tuple[pd.DataFrame, str | None]:
+    """The tables side by side, one row per architecture (columns the first holds are taken from it), or a
+    problem when they do not hold the same architectures."""
+    table = pd.read_csv(paths[0])
+    for path in paths[1:]:
+        other = pd.read_csv(path)
+        if set(other["arch"]) != set(table["arch"]) or len(other) != len(table):
+            return table, f"{path} holds other architectures than {paths[0]}"
+        table = table.merge(other[["arch", *(c for c in other.columns if c not in table.columns)]], on="arch", validate="one_to_one")
+    return table, None
+
+
 def judge(table: pd.DataFrame, valid: pd.Series, top: int) -> pd.DataFrame:
     from tenas.ranking import Ranking
 
     known = table["arch"].isin(valid.index).to_numpy()
     rows = []
     for name, (proxies, aggregation) in CANDIDATES.items():
+        if not set(proxies) <= set(table.columns):
+            continue
         ranking = Ranking(name, tuple(proxies), aggregation)
         merit = np.asarray(ranking.combined_score({p: table[p].to_numpy(np.float64) for p in proxies}))
         order = np.argsort(-merit, kind="stable")
@@ -70,7 +96,7 @@ def judge(table: pd.DataFrame, valid: pd.Series, top: int) -> pd.DataFrame:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("table", type=Path)
+    ap.add_argument("table", type=Path, nargs="+", help="score tables of the same architectures (joined on the architecture)")
     ap.add_argument("--valid", default="hp12", help="hp12 | naslib")
     ap.add_argument("--dataset", default="cifar10", help="naslib only: cifar10 | cifar100 | ImageNet16-120")
     ap.add_argument("--top", type=int, default=10)
@@ -82,19 +108,20 @@ def main(argv=None) -> int:
         problem = f"--dataset: {args.dataset!r}; allowed: cifar10, cifar100, ImageNet16-120"
     elif args.top < 1:
         problem = f"--top: {args.top}; allowed: at least 1"
-    elif not args.table.is_file():
-        problem = f"{args.table}: no such file"
+    elif any(not path.is_file() for path in args.table):
+        problem = f"{next(path for path in args.table if not path.is_file())}: no such file"
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    table = pd.read_csv(args.table)
-    needed = sorted({p for proxies, _ in CANDIDATES.values() for p in proxies} - set(table.columns))
-    if needed:
-        print(f"error: {args.table} has no column of {needed}", file=sys.stderr)
+    table, problem = joined(args.table)
+    if problem is None and not any(set(proxies) <= set(table.columns) for proxies, _ in CANDIDATES.values()):
+        problem = f"{', '.join(map(str, args.table))}: no candidate's proxies are all there"
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     result = judge(table, validation(args.valid, args.dataset), args.top)
     what = "12-epoch CIFAR-10 validation" if args.valid == "hp12" else f"NASLib's {args.dataset} validation"
-    print(f"{what} accuracy of each candidate's top architectures ({args.table.name})\n")
+    print(f"{what} accuracy of each candidate's top architectures ({', '.join(path.name for path in args.table)})\n")
     print(result.to_markdown(index=False, floatfmt=".3f"))
     return 0
 
