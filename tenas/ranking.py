@@ -30,10 +30,9 @@ among equally unimportant ops the first one is pruned.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import rankdata
 
 from tenas import CONF_DIR
 from tenas.proxies import get_proxy
@@ -42,6 +41,9 @@ RANKING_DIR = CONF_DIR / "ranking"
 
 #: Values are rounded to this many significant digits before dense ranking.
 RANK_SIGNIFICANT_DIGITS = 10
+
+#: Up to this many candidates, average ranks come from pairwise comparisons (fewer numpy calls than a sort).
+PAIRWISE_RANKS_UP_TO = 256
 
 AGGREGATIONS = ("rank_sum", "log_rank", "max_norm_sum")
 TIE_RULES = ("dense", "reference")
@@ -58,8 +60,8 @@ def round_significant(values: np.ndarray, digits: int = RANK_SIGNIFICANT_DIGITS)
 def best_first_dense_ranks(goodness: np.ndarray, digits: int = RANK_SIGNIFICANT_DIGITS) -> np.ndarray:
     """Dense ranks, 1 = highest goodness after rounding to ``digits`` significant digits; non-finite values share the last rank."""
     g = round_significant(goodness, digits)
-    g = np.where(np.isfinite(g), g, -np.inf)
-    return rankdata(-g, method="dense").astype(np.int64)
+    distinct, position = np.unique(np.where(np.isfinite(g), g, -np.inf), return_inverse=True)
+    return (len(distinct) - position.reshape(-1)).astype(np.int64)
 
 
 def reference_order(goodness: np.ndarray, digits: int) -> np.ndarray:
@@ -83,9 +85,25 @@ def reference_ranks(goodness: np.ndarray, digits: int) -> np.ndarray:
 
 
 def worst_first_average_ranks(goodness: np.ndarray) -> np.ndarray:
-    """Ranks 1 = lowest goodness .. n = highest, ties averaged; non-finite values are the lowest."""
+    """Ranks 1 = lowest goodness .. n = highest along the last axis, ties averaged; non-finite values are the lowest."""
     g = np.asarray(goodness, dtype=np.float64)
-    return rankdata(np.where(np.isfinite(g), g, -np.inf), method="average")
+    g = np.where(np.isfinite(g), g, -np.inf)
+    if g.shape[-1] <= PAIRWISE_RANKS_UP_TO:  # a population: count who is below and who is level, no sort
+        below = (g[..., :, None] > g[..., None, :]).sum(axis=-1)
+        level = (g[..., :, None] == g[..., None, :]).sum(axis=-1)
+        return below + (level + 1) / 2
+    order = np.argsort(g, axis=-1, kind="stable")
+    ordered = np.take_along_axis(g, order, axis=-1)
+    position = np.broadcast_to(np.arange(g.shape[-1]), g.shape)
+    first = np.ones(g.shape, dtype=bool)  # the first of a run of equal values, in sorted order
+    first[..., 1:] = ordered[..., 1:] != ordered[..., :-1]
+    last = np.ones(g.shape, dtype=bool)
+    last[..., :-1] = first[..., 1:]
+    start = np.maximum.accumulate(np.where(first, position, 0), axis=-1)
+    end = g.shape[-1] - 1 - np.maximum.accumulate(np.where(last[..., ::-1], position, 0), axis=-1)[..., ::-1]  # the last of its run
+    ranks = np.empty(g.shape)
+    np.put_along_axis(ranks, order, (start + end) / 2 + 1, axis=-1)
+    return ranks
 
 
 def max_normalised(goodness: np.ndarray) -> np.ndarray:
@@ -115,7 +133,8 @@ def merit(goodness: dict[str, np.ndarray], aggregation: str, digits: int = RANK_
     if aggregation == "rank_sum":
         return -sum(best_first_dense_ranks(g, digits) for g in goodness.values()).astype(np.float64)
     if aggregation == "log_rank":
-        return sum(np.log(worst_first_average_ranks(g) / len(g)) for g in goodness.values())
+        stacked = np.stack(list(goodness.values()))
+        return np.log(worst_first_average_ranks(stacked) / stacked.shape[1]).sum(axis=0)
     if aggregation == "max_norm_sum":
         return sum(max_normalised(g) for g in goodness.values())
     raise ValueError(f"unknown aggregation {aggregation!r}; known: {list(AGGREGATIONS)}")
@@ -130,6 +149,7 @@ class Ranking:
     aggregation: str = "rank_sum"
     significant_digits: int = RANK_SIGNIFICANT_DIGITS
     ties: str = "dense"
+    signs: np.ndarray = field(init=False, repr=False, compare=False)  # +1 per higher-is-better proxy, -1 otherwise
 
     def __post_init__(self):
         if not self.proxies:
@@ -140,16 +160,15 @@ class Ranking:
             raise ValueError(f"ranking {self.name!r}: ties {self.ties!r} must be one of {list(TIE_RULES)} ('reference' with rank_sum only)")
         if not isinstance(self.significant_digits, int) or self.significant_digits < 1:
             raise ValueError(f"ranking {self.name!r}: significant_digits must be a positive integer, got {self.significant_digits!r}")
-        for proxy in self.proxies:
-            get_proxy(proxy)
+        object.__setattr__(self, "signs", np.array([1.0 if get_proxy(p).higher_is_better else -1.0 for p in self.proxies]))
 
     def score_goodness(self, scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Architectures' scores as goodness (higher = better)."""
-        return {p: np.asarray(scores[p], np.float64) * (1 if get_proxy(p).higher_is_better else -1) for p in self.proxies}
+        return {p: np.asarray(scores[p], np.float64) * sign for p, sign in zip(self.proxies, self.signs)}
 
     def removal_goodness(self, deltas: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """How much removing each candidate's op improves each proxy: Δ for lower-is-better, −Δ otherwise."""
-        return {p: np.asarray(deltas[p], np.float64) * (-1 if get_proxy(p).higher_is_better else 1) for p in self.proxies}
+        return {p: np.asarray(deltas[p], np.float64) * -sign for p, sign in zip(self.proxies, self.signs)}
 
     def combined_score(self, scores: dict[str, np.ndarray]) -> np.ndarray:
         """The merit of each architecture from its proxies' scores (higher = better)."""

@@ -162,3 +162,24 @@ def test_max_norm_sum_is_freereas_max_normalised_sum(monkeypatch):
     np.testing.assert_allclose(ranking.combined_score({"up": np.array([7.0]), "down": np.array([5.0])}), [0.0])
     np.testing.assert_allclose(merit({"up": np.array([0.0, 0.0])}, "max_norm_sum"), [0.0, 0.0])
     assert np.isfinite(ranking.combined_score({"up": np.array([1e300, -1e300]), "down": np.array([0.0, 1.0])})).all()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_rank_functions_equal_scipys_with_ties_and_non_finite_values(seed):
+    from tenas.ranking import best_first_dense_ranks, worst_first_average_ranks
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40)) if seed % 2 else int(rng.integers(257, 600))  # both ways of ranking
+    values = rng.integers(-4, 5, n).astype(np.float64) * rng.choice([1.0, 1e-3, 1e6])  # many ties
+    values[rng.random(n) < 0.2] = rng.choice([np.nan, np.inf, -np.inf])
+    worst = np.where(np.isfinite(values), values, -np.inf)  # every non-finite value is the worst
+    np.testing.assert_array_equal(worst_first_average_ranks(values), rankdata(worst, method="average"))
+    np.testing.assert_array_equal(best_first_dense_ranks(values), rankdata(-worst, method="dense"))
+
+
+def test_average_ranks_of_a_table_are_each_rows_ranks():
+    from tenas.ranking import worst_first_average_ranks
+
+    rows = np.random.default_rng(0).integers(0, 4, (5, 30)).astype(np.float64)
+    rows[1, 3] = np.nan
+    np.testing.assert_array_equal(worst_first_average_ranks(rows), [worst_first_average_ranks(r) for r in rows])

@@ -72,6 +72,8 @@ def evolve(run: StrategyRun, settings: dict) -> StrategyResult:
 
     def take(batch: list[tuple[int, str, int, int, str, AliveSet]]) -> None:
         """Score (or recall from the checkpoint) the new architectures [(step, kind, parent, parent2, text, alive)]."""
+        if not batch:
+            return
         first = len(rows)
         stored = [stored_scores(checkpoint, first + k, text, scorer.names) for k, (*_, text, _) in enumerate(batch)]
         fresh = [k for k, s in enumerate(stored) if s is None]
@@ -96,10 +98,10 @@ def evolve(run: StrategyRun, settings: dict) -> StrategyResult:
     step, idle = 0, 0
     while len(rows) < budget and idle < 100 + budget:
         step += 1
-        members = list(population)
-        merit_of = dict(zip(members, run.ranking.combined_score({p: column[members] for p, column in columns.items()}).tolist()))
-        contenders = [members[i] for i in torch.randperm(len(members), generator=generator)[:tournament].tolist()]
-        chosen = sorted(contenders, key=lambda i: -merit_of[i])[:parents]  # stable: the first drawn on ties
+        members = np.fromiter(population, dtype=np.int64, count=len(population))
+        merit_of = run.ranking.combined_score({p: column[members] for p, column in columns.items()})
+        contenders = torch.randperm(len(members), generator=generator)[:tournament].numpy()
+        chosen = members[contenders[np.argsort(-merit_of[contenders], kind="stable")[:parents]]].tolist()  # the first drawn on ties
         children = [("mutation", p, -1, run.space.mutate(made[p], generator)) for p in chosen]
         if crossover:
             child = run.space.crossover(made[chosen[0]], made[chosen[1]], generator)
