@@ -163,6 +163,12 @@ class SearchSpace(abc.ABC):
             "to use strategy=sample or strategy=evolve (strategy=prune needs only the supernet)"
         )
 
+    def cheapest_path(self, alive: AliveSet, cost) -> AliveSet:
+        """The single path of ``alive`` with the lowest ``cost(single_path) -> float`` (``search.limits``)."""
+        raise NotImplementedError(
+            f"search space {self.name!r} cannot name the cheapest architecture of an alive-set: implement cheapest_path to search it under limits"
+        )
+
     def mutate(self, alive: AliveSet, generator: torch.Generator) -> AliveSet:
         """A copy of the single-path ``alive`` with one random small change (``strategy=evolve``)."""
         raise NotImplementedError(

@@ -172,6 +172,7 @@ def run_rounds(
     done: Sequence[RoundResult] = (),
     after_round: Callable[[AliveSet, list[RoundResult]], None] | None = None,
     delta_decimals: int | None = None,
+    allowed: Callable[[AliveSet], bool] | None = None,
 ) -> tuple[AliveSet, list[RoundResult]]:
     """The round loop of every pruning phase: while ``propose(alive)`` returns groups, score all their
     candidates against ``alive`` (:func:`score_candidates`), rank them, remove the ``remove`` least
@@ -180,7 +181,9 @@ def run_rounds(
     Rounds are numbered from ``first_round``. ``done``: rounds already finished (a resumed search),
     ``alive`` being the alive-set after them and ``generator`` in the state it had then; numbering
     continues after them. ``after_round(alive, rounds)`` is called after every round (the search saves
-    its state there). Returns the final alive-set and all rounds, ``done`` first.
+    its state there). ``allowed(alive)``: whether an alive-set may be pruned to (the search's limits: its
+    cheapest path within them); a candidate whose removal would leave a disallowed one is passed over for
+    the next least important of its group. Returns the final alive-set and all rounds, ``done`` first.
     """
     rounds: list[RoundResult] = list(done)
     r = first_round + len(rounds) - 1
@@ -195,9 +198,24 @@ def run_rounds(
         for g in groups:
             members = np.arange(start, start + len(g.candidates))
             start += len(g.candidates)
-            result.pruned.extend(candidates[j] for j in members[prune_order(importance[members])][: g.remove])
-        for cand in result.pruned:
-            alive = cand.apply(alive)
+            taken, passed = 0, []
+            for j in members[prune_order(importance[members])]:
+                if taken == g.remove:
+                    break
+                after = candidates[j].apply(alive)
+                if allowed is not None and not allowed(after):
+                    passed.append(j)
+                    continue
+                alive, taken = after, taken + 1
+                result.pruned.append(candidates[j])
+            for k, j in enumerate(passed):
+                if k < g.remove - taken:  # no other removal keeps every limit: the least important goes anyway
+                    log.warning("round %d: removed %s although a limit of search.limits is then out of reach (no choice here keeps them all)",
+                                r, candidates[j].label())
+                    alive = candidates[j].apply(alive)
+                    result.pruned.append(candidates[j])
+                else:
+                    log.info("round %d: kept %s: without it a limit of search.limits would be out of reach", r, candidates[j].label())
         result.seconds = time.perf_counter() - t0
         _annotate(result, mean, ranking)
         rounds.append(result)

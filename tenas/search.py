@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from search_spaces import space_from_config
+from tenas.costs import search_limits
 from tenas.data import BENCHMARK_DATASETS, benchmark_dataset_name, build_dataset, search_dataset
 from tenas.cli import resolve_device, run_or_exit
 from tenas.errors import TenasError
@@ -107,6 +108,7 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
     resolved["proxy"] = {recipe.name: recipe.settings for recipe in recipes}
     identity = search_identity(resolved)
     entry, _ = strategy_settings(cfg)
+    costs, limits = search_limits(cfg, space, num_classes, image_shape, device, prune=entry.name == "prune")  # an unreachable limit refused here
     state = entry.resume(out_dir, identity) if entry.resume else None  # e.g. a partial search of other settings, refused before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
@@ -120,7 +122,7 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
         indicators = [pool.wrap(ind) for ind in indicators]
     progress = Progress()
     try:
-        found = run_strategy(cfg, space, indicators, ranking, out_dir, num_classes, image_shape, progress, state)  # writes candidates.csv
+        found = run_strategy(cfg, space, indicators, ranking, out_dir, costs, limits, progress, state)  # writes candidates.csv
     finally:
         progress.close()
         if pool is not None:
@@ -138,6 +140,7 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
         "ranking": ranking.name,
         "strategy": entry.name,
         **found.fields,
+        "costs": costs(alive, list(dict.fromkeys(["params", "flops", *limits.limits, *(o for o in cfg.search.objectives if o != "merit")]))),
         "wall_time_s": round(wall, 2),
         "indicator_seconds": {ind.name: round(ind.seconds, 2) for ind in indicators},
         "device": str(device),

@@ -207,6 +207,31 @@ def check_strategy(cfg) -> None:
     STRATEGIES[name].validate(value)
 
 
+def check_costs(cfg) -> None:
+    """``search.limits``, ``search.latency``, ``search.objectives`` and ``search.front_pick`` (:mod:`tenas.costs`)."""
+    from tenas.costs import SETTINGS
+
+    for section in ("limits", "latency"):
+        value = lookup(cfg, f"search.{section}")
+        if not isinstance(value, dict):
+            raise TenasError(f"search.{section}: must be a mapping of settings (see conf/search.yaml)")
+        known = sorted(s.key.split(".", 1)[1] for s in SETTINGS if s.key.startswith(section + "."))
+        for key in value:
+            if key not in known:
+                raise TenasError(f"search.{section}.{key}: unknown setting; known: {known}")
+    check_table(cfg, SETTINGS, prefix="search.")
+    objectives = lookup(cfg, "search.objectives")
+    if objectives[0] != "merit" or len(set(objectives)) != len(objectives):
+        raise TenasError(f"search.objectives: got {objectives}; allowed: merit first, then distinct costs, e.g. [merit,flops]")
+    from tenas.strategies import STRATEGIES
+
+    strategy = lookup(cfg, "strategy.name")
+    if len(objectives) > 1 and not STRATEGIES[strategy].table:
+        whole = "|".join(sorted(n for n, e in STRATEGIES.items() if e.table))
+        raise TenasError(f"search.objectives: {objectives} needs a strategy that scores whole architectures; allowed: [merit] with "
+                         f"strategy={strategy}, or strategy={whole}")
+
+
 def check_names(key: str, value: str, known: Iterable[str], what: str) -> None:
     known = sorted(known)
     if value not in known:
@@ -401,6 +426,7 @@ def check_search_config(cfg: DictConfig) -> None:
         check_known_keys(cfg, section, "search")
     check_device(cfg)
     check_strategy(cfg)
+    check_costs(cfg)
     if lookup(cfg, "compute.candidate_batch") > 1 and (lookup(cfg, "compute.workers") or 1) > 1:
         raise TenasError("compute.candidate_batch: batched candidates are scored in one process; "
                          "set compute.workers=1 (or null) with it")

@@ -56,6 +56,13 @@ class NASBench201Space(SearchSpace):
         """A uniformly random op (any of the 5, ``none`` included) on each edge: uniform over the 15,625 cells."""
         return self._single_path(torch.randint(len(OP_NAMES), (len(EDGES),), generator=generator).tolist())
 
+    def cheapest_path(self, alive: AliveSet, cost) -> AliveSet:
+        """Each edge's alive op that is cheapest by ``cost(alive_set) -> float`` of the cell with that op on
+        every edge: an op costs the same on every edge and the edges' parameters and FLOPs add up, so for
+        those this is the cheapest single path ``alive`` holds (for latency, the ops' order as timed)."""
+        price = {op: cost(self._single_path([i] * len(EDGES))) for i, op in enumerate(OP_NAMES)}
+        return self._single_path([OP_NAMES.index(min(alive.alive_ops(CELL, e), key=price.__getitem__)) for e in range(len(EDGES))])
+
     def mutate(self, alive: AliveSet, generator: torch.Generator) -> AliveSet:
         """One uniformly random edge gets a uniformly random different op (one of the 24 neighbours)."""
         ops = self._op_indices(alive)

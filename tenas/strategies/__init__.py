@@ -19,8 +19,9 @@ The built-in strategies:
 
 The last two search over whole architectures (single-path alive-sets of the space,
 ``space.random_single_path``, ``space.mutate``), so a score table can serve them (``table=True``)
-and they take the cost limits ``max_params`` and ``max_flops`` (:func:`cost_limits`). Their
-scoring, seeding and resume are :mod:`tenas.strategies._common`'s.
+and they return a Pareto front with ``search.objectives=[merit, <cost>...]`` (``pareto.csv``,
+``pareto.png``). Every strategy keeps to ``search.limits`` (:mod:`tenas.costs`). Their scoring,
+seeding, resume and choice are :mod:`tenas.strategies._common`'s.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from tenas.errors import TenasError
 from tenas.io import atomic_write_csv
 from tenas.ranking import Ranking
 from tenas.strategies import _evolve, _prune, _sample  # noqa: F401  the built-in strategies register themselves
-from tenas.strategies._common import ArchScorer, cost_limits, draw_distinct, merits, repeat_seed
+from tenas.strategies._common import ArchScorer, draw_distinct, merits, repeat_seed
 from tenas.strategies._registry import STRATEGIES, Progress, Strategy, StrategyResult, StrategyRun, register_strategy
 from tenas.table import TableIndicator
 
@@ -43,7 +44,7 @@ log = logging.getLogger("tenas.strategies")
 
 CANDIDATES = "candidates.csv"
 
-__all__ = ["CANDIDATES", "STRATEGIES", "ArchScorer", "Strategy", "StrategyResult", "StrategyRun", "cost_limits",
+__all__ = ["CANDIDATES", "STRATEGIES", "ArchScorer", "Strategy", "StrategyResult", "StrategyRun",
            "draw_distinct", "merits", "register_strategy", "repeat_seed", "run_strategy"]
 
 
@@ -51,7 +52,7 @@ def strategy_identity(cfg, space: SearchSpace, indicators, ranking: Ranking) -> 
     """The settings a strategy's scores and choices depend on (stored as ``strategy.json``): seed, repeats,
     dataset, the space with the settings it is built from, the ranking, each proxy's resolved protocol (the
     space's protocol changes included) and the strategy's settings; not the device, threads, chunking or
-    size (``num_samples``, ``budget``: a run can be grown or cut in its folder)."""
+    size (``num_samples``, ``budget``: a run can be grown or cut in its folder); the limits and objectives."""
     from omegaconf import OmegaConf
 
     strategy = OmegaConf.to_container(cfg.strategy, resolve=True)
@@ -65,6 +66,7 @@ def strategy_identity(cfg, space: SearchSpace, indicators, ranking: Ranking) -> 
         "scorer": OmegaConf.to_container(cfg.scorer, resolve=True) if "scorer" in cfg else {"name": "compute"},
         "benchmark_dataset": cfg.benchmark.get("dataset"),
         "strategy": {k: v for k, v in strategy.items() if k not in ("num_samples", "budget", "chunk_size")},
+        "search": {k: OmegaConf.to_container(cfg.search, resolve=True)[k] for k in ("limits", "latency", "objectives", "front_pick")},
     }
 
 
@@ -76,17 +78,17 @@ def strategy_settings(cfg) -> tuple[Strategy, dict]:
     return STRATEGIES[settings.pop("name")], settings
 
 
-def run_strategy(cfg, space: SearchSpace, indicators, ranking: Ranking, out_dir: Path, num_classes: int, image_shape,
+def run_strategy(cfg, space: SearchSpace, indicators, ranking: Ranking, out_dir: Path, costs, limits,
                  progress: Progress | None = None, state: Any = None) -> StrategyResult:
-    """Run ``cfg.strategy`` for :func:`tenas.search.run_search` (``state``: what its ``resume`` hook found):
-    writes ``candidates.csv`` (with the benchmark's test accuracies of each architecture when
-    ``benchmark.path`` is set and the rows are architectures) and returns the strategy's result."""
+    """Run ``cfg.strategy`` for :func:`tenas.search.run_search` (``costs``, ``limits``: the run's
+    :func:`tenas.costs.search_limits`; ``state``: what the strategy's ``resume`` hook found): writes
+    ``candidates.csv`` (with the benchmark's test accuracies of each architecture when ``benchmark.path``
+    is set and the rows are architectures), and for a front ``pareto.csv`` and ``pareto.png``, and
+    returns the strategy's result."""
     entry, settings = strategy_settings(cfg)
     run = StrategyRun(space, indicators, ranking, int(cfg.search.repeats), int(cfg.seed), out_dir, progress,
-                      strategy_identity(cfg, space, indicators, ranking), cfg=cfg, state=state)
-    feasible = cost_limits(space, settings, num_classes, image_shape)
-    if feasible is not None:
-        run.feasible = feasible
+                      strategy_identity(cfg, space, indicators, ranking), costs=costs, limits=limits,
+                      objectives=tuple(cfg.search.objectives), front_pick=str(cfg.search.front_pick), cfg=cfg, state=state)
     run.durable = not all(isinstance(ind, TableIndicator) for ind in indicators)
     try:
         result = entry(run, settings)
@@ -102,4 +104,33 @@ def run_strategy(cfg, space: SearchSpace, indicators, ranking: Ranking, out_dir:
         at = list(frame.columns).index("arch") + 1
         frame = pd.concat([frame.iloc[:, :at], table, frame.iloc[:, at:]], axis=1)
     atomic_write_csv(Path(out_dir) / CANDIDATES, frame)
+    if "on_front" in frame.columns:
+        write_front(frame, [o for o in run.objectives if o != "merit"], Path(out_dir))
     return result._replace(candidates=frame)
+
+
+def write_front(frame: pd.DataFrame, costs: list[str], out_dir: Path) -> None:
+    """``pareto.csv`` (the front's architectures by the first cost: ``arch``, ``merit``, each cost, the
+    benchmark's accuracies when known, ``chosen``) and ``pareto.png`` (merit, and with a benchmark each
+    accuracy, against the first cost; every scored architecture grey, the front joined, the choice marked)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tests = [c for c in frame.columns if c.endswith("_test")]
+    front = frame[frame["on_front"]].drop_duplicates("arch").sort_values([costs[0], "merit"], ascending=[True, False])
+    atomic_write_csv(out_dir / "pareto.csv", front[["arch", "merit", *costs, *tests, "chosen"]])
+    panels = ["merit", *tests]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, column in zip(axes[0], panels):
+        ax.scatter(frame[costs[0]], frame[column], s=6, c="0.75", label="scored")
+        ax.plot(front[costs[0]], front[column], "o-", ms=4, label="front (by merit)")
+        chosen = front[front["chosen"]]
+        ax.scatter(chosen[costs[0]], chosen[column], marker="*", s=160, c="red", zorder=3, label="returned")
+        ax.set_xlabel(costs[0])
+        ax.set_ylabel(column)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out_dir / "pareto.png", dpi=110)
+    plt.close(fig)

@@ -1,11 +1,12 @@
 """What the architecture strategies share: scoring single-path alive-sets over repeats, drawing distinct
-architectures, merits over what was scored, the run folder's checkpoint, and cost limits."""
+architectures, merits over what was scored, the run folder's checkpoint, and the choice (on a Pareto front
+with cost objectives)."""
 from __future__ import annotations
 
 import json
 import logging
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -21,11 +22,6 @@ log = logging.getLogger("tenas.strategies")
 
 IDENTITY = "strategy.json"
 
-#: The cost limits of the strategies that draw whole architectures (:func:`cost_limits`).
-COST_LIMITS = (
-    Setting("max_params", "number", 0, open_low=True, null=True, hint="millions of parameters of the benchmark network; null = no limit"),
-    Setting("max_flops", "number", 0, open_low=True, null=True, hint="millions of multiply-adds of one input; null = no limit"),
-)
 #: Architectures scored per weight/input draw (a kill loses at most one chunk; no effect on scores).
 CHUNK_SIZE = Setting("chunk_size", "int", 1, default=50, hint="architectures scored per draw; no effect on scores")
 
@@ -129,27 +125,31 @@ def stored_scores(checkpoint, index: int, text: str, proxies: Sequence[str]) -> 
     return {p: float(row[p]) for p in proxies}
 
 
-def cost_limits(space: SearchSpace, settings: dict, num_classes: int, image_shape) -> Callable[[AliveSet], bool] | None:
-    """``alive -> bool``: whether the architecture's benchmark network (``space.network``, built for
-    ``num_classes`` classes) stays within ``settings["max_params"]`` million parameters and
-    ``settings["max_flops"]`` million multiply-adds of one ``image_shape`` input (either ``None``: no limit);
-    ``None`` when neither limit is set. FreeREA prunes infeasible children the same way."""
-    from tenas.complexity import count_flops, count_parameters
+def choose(run, frame, alives: Sequence[AliveSet]) -> int:
+    """Mark ``frame["chosen"]`` (one row per architecture, ``merit`` filled; ``alives`` its alive-sets) and
+    return the chosen row: the highest merit (the first on ties), or with costs among ``run.objectives``
+    the ``run.front_pick`` point of the Pareto front of merit against them (each cost a column of
+    ``frame``, ``on_front`` marking the front; :mod:`tenas.pareto`)."""
+    from tenas.pareto import knee, non_dominated
 
-    limits = {key: settings.get(key) for key in ("max_params", "max_flops")}  # checked with the strategy's settings (COST_LIMITS)
-    if all(v is None for v in limits.values()):
-        return None
-    cache: dict[str, bool] = {}
-
-    def feasible(alive: AliveSet) -> bool:
-        text = space.arch_text(alive)
-        if text not in cache:
-            net = space.network(space.genotype(alive), num_classes)
-            ok = limits["max_params"] is None or count_parameters(net) <= limits["max_params"] * 1e6
-            cache[text] = ok and (limits["max_flops"] is None or count_flops(net, tuple(image_shape)) <= limits["max_flops"] * 1e6)
-        return cache[text]
-
-    return feasible
+    costs = [o for o in run.objectives if o != "merit"]
+    if not costs:
+        best = int(np.argmax(frame["merit"].to_numpy()))
+    else:
+        values = [run.costs(alive, costs) for alive in alives]
+        for c in costs:
+            frame[c] = [v[c] for v in values]
+        points = np.column_stack([-frame["merit"].to_numpy(), *(frame[c].to_numpy() for c in costs)])
+        front = np.flatnonzero(non_dominated(points))
+        frame["on_front"] = np.isin(np.arange(len(frame)), front)
+        if run.front_pick == "merit":
+            best = int(front[np.argmin(points[front, 0])])  # the first of the highest merit
+        elif run.front_pick == "cheapest":
+            best = int(front[np.lexsort((points[front, 0], points[front, 1]))[0]])
+        else:
+            best = int(front[knee(points[front])])
+    frame["chosen"] = frame.index == best
+    return best
 
 
 def architecture_fields(name: str, settings: dict, frame, ranking: Ranking) -> dict:

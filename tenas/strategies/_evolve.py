@@ -21,7 +21,8 @@ from search_spaces.base import AliveSet
 from tenas.errors import TenasError
 from tenas.schema import Setting
 from tenas.strategies._registry import StrategyResult, StrategyRun, register_strategy
-from tenas.strategies._common import CHUNK_SIZE, COST_LIMITS, architecture_fields, draw_distinct, merits, stored_scores
+from tenas.pareto import nsga_order
+from tenas.strategies._common import CHUNK_SIZE, architecture_fields, choose, draw_distinct, merits, stored_scores
 
 log = logging.getLogger("tenas.strategies")
 
@@ -32,7 +33,6 @@ SETTINGS = (
     Setting("parents", "int", 1, 2, default=1, hint="the best 1 (Real et al.) or 2 (FreeREA) of the tournament mutated"),
     Setting("crossover", "bool", default=False, hint="the two parents' crossover joins their mutations; needs parents=2"),
     CHUNK_SIZE,
-    *COST_LIMITS,
 )
 
 
@@ -55,7 +55,8 @@ def evolve(run: StrategyRun, settings: dict) -> StrategyResult:
 
     Each generation draws a tournament of ``sample_size`` members of the population, ranks them by the
     ranking's merit over the current population, and takes the best ``parents`` (1: Real et al.; 2:
-    FreeREA). Each parent is mutated, and with ``crossover`` the two parents are crossed as well. A child
+    FreeREA); with cost objectives (``search.objectives``) the best by NSGA-II's order over the population
+    (front rank of merit and costs, then crowding distance), and the front of all scored is returned. Each parent is mutated, and with ``crossover`` the two parents are crossed as well. A child
     repeated within its generation or infeasible (``run.feasible``) is dropped; the others join the population
     and as many of the oldest members die (aging), but only the new ones are scored and count against the
     budget (a child scored before keeps its scores: it is born again, as in aging evolution). After
@@ -69,6 +70,8 @@ def evolve(run: StrategyRun, settings: dict) -> StrategyResult:
     index_of: dict[str, int] = {}
     made: list[AliveSet] = []
     columns = {p: np.full(budget, np.nan) for p in run.ranking.proxies}  # the ranking's scores by row, for the tournaments
+    costs = [o for o in run.objectives if o != "merit"]
+    cost_columns = np.full((budget, len(costs)), np.nan)  # with cost objectives: each row's costs, for NSGA-II's selection
 
     def take(batch: list[tuple[int, str, int, int, str, AliveSet]]) -> None:
         """Score (or recall from the checkpoint) the new architectures [(step, kind, parent, parent2, text, alive)]."""
@@ -86,6 +89,8 @@ def evolve(run: StrategyRun, settings: dict) -> StrategyResult:
             rows.append({"index": first + k, "step": step, "kind": kind, "parent": parent, "parent2": parent2, "arch": text, **s})
             for p, column in columns.items():
                 column[first + k] = s[p]
+            if costs:
+                cost_columns[first + k] = list(run.costs(alive, costs).values())
 
     initial = draw_distinct(run.space, min(size, budget), generator, run.feasible)
     log.info("evolve: population %d, tournament %d, %d parent(s)%s, budget %d (%d stored), %d repeat(s)",
@@ -101,7 +106,12 @@ def evolve(run: StrategyRun, settings: dict) -> StrategyResult:
         members = np.fromiter(population, dtype=np.int64, count=len(population))
         merit_of = run.ranking.combined_score({p: column[members] for p, column in columns.items()})
         contenders = torch.randperm(len(members), generator=generator)[:tournament].numpy()
-        chosen = members[contenders[np.argsort(-merit_of[contenders], kind="stable")[:parents]]].tolist()  # the first drawn on ties
+        if costs:  # NSGA-II: by front rank, then crowding distance, over the population
+            position = np.empty(len(members), dtype=np.int64)
+            position[nsga_order(np.column_stack([-merit_of, cost_columns[members]]))] = np.arange(len(members))
+            chosen = members[contenders[np.argsort(position[contenders], kind="stable")[:parents]]].tolist()
+        else:
+            chosen = members[contenders[np.argsort(-merit_of[contenders], kind="stable")[:parents]]].tolist()  # the first drawn on ties
         children = [("mutation", p, -1, run.space.mutate(made[p], generator)) for p in chosen]
         if crossover:
             child = run.space.crossover(made[chosen[0]], made[chosen[1]], generator)
@@ -130,6 +140,5 @@ def evolve(run: StrategyRun, settings: dict) -> StrategyResult:
     frame = pd.DataFrame.from_records(rows)
     frame["merit"] = merits(run.ranking, rows)
     frame["in_population"] = frame["index"].isin(set(population))
-    best = int(np.argmax(frame["merit"].to_numpy()))
-    frame["chosen"] = frame.index == best
+    best = choose(run, frame, made)
     return StrategyResult(made[best], frame, architecture_fields("evolve", settings, frame, run.ranking))

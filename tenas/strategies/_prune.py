@@ -28,7 +28,8 @@ def resume(out_dir: Path, identity: dict):
 @register_strategy("prune", resume=resume)
 def prune(run: StrategyRun, settings: dict) -> StrategyResult:
     """The pruning rounds (then DARTS's edge decisions), continuing from ``run.state`` when a partial
-    search was found."""
+    search was found. Under ``search.limits`` an op is pruned only while the remaining supernet's cheapest
+    path stays within them (so the architecture found does); DARTS's edge decisions take no limits."""
     cfg, space, indicators = run.cfg, run.space, run.indicators
     identity, state = run.state
     generator = torch.Generator().manual_seed(int(run.seed))
@@ -59,7 +60,8 @@ def prune(run: StrategyRun, settings: dict) -> StrategyResult:
 
     decimals = cfg.protocol.get("delta_decimals")
     alive, rounds = prune_ops(state.alive, indicators, run.ranking, run.repeats, generator, cfg.search_space.get("ops_per_edge", 1),
-                              progress=run.progress, done=state.rounds, after_round=saver("rounds"), delta_decimals=decimals)
+                              progress=run.progress, done=state.rounds, after_round=saver("rounds"), delta_decimals=decimals,
+                              allowed=run.limits.path_feasible if run.limits else None)
     edge_rounds = []
     if space.edge_groups(alive):  # DARTS: each node keeps its best incoming edges
         alive, edge_rounds = decide_edges(alive, space.edge_groups(alive), indicators, run.ranking, run.repeats, generator, first_round=len(rounds) + 1,

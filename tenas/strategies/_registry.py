@@ -34,7 +34,8 @@ class StrategyRun:
     """What a strategy searches with besides its own settings: the space, the indicators and the
     ranking, ``repeats`` per score, the seed, the run folder, a progress callback, the settings the
     folder must hold (``identity``, stored as ``strategy.json``; ``None``: none checked), the cost
-    limits, the whole composed config (``cfg``, for a strategy configured outside ``strategy.``, as
+    model and the limits (:mod:`tenas.costs`), the objectives (``merit`` and costs: a Pareto front) and
+    which point of the front is returned, the whole composed config (``cfg``, for a strategy configured outside ``strategy.``, as
     pruning is by ``search.*``) and what the strategy's ``resume`` hook found in the folder."""
 
     space: SearchSpace
@@ -45,10 +46,17 @@ class StrategyRun:
     out_dir: Path
     progress: Progress | None = None
     identity: dict | None = None
-    feasible: Callable[[AliveSet], bool] = lambda alive: True  # cost limits (see cost_limits)
+    costs: Any = None  # tenas.costs.CostModel
+    limits: Any = None  # tenas.costs.Limits (falsy: none set)
+    objectives: tuple[str, ...] = ("merit",)
+    front_pick: str = "knee"
     durable: bool = True  # checkpoint rows forced to disk (False for scores that cost nothing to redo: a table's)
     cfg: Any = None
     state: Any = None
+
+    def feasible(self, alive: AliveSet) -> bool:
+        """Whether ``alive`` is within every limit (always, without limits)."""
+        return not self.limits or self.limits.feasible(alive)
 
     def start(self, settings: dict) -> tuple[ArchScorer, Checkpoint, int]:
         """The scorer, the run folder's checkpoint (its identity checked) and ``settings["chunk_size"]``."""

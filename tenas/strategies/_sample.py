@@ -8,22 +8,23 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import pandas as pd
 import torch
 
 from tenas.schema import Setting
 from tenas.strategies._registry import StrategyResult, StrategyRun, register_strategy
-from tenas.strategies._common import CHUNK_SIZE, COST_LIMITS, architecture_fields, draw_distinct, merits, stored_scores
+from tenas.strategies._common import CHUNK_SIZE, architecture_fields, choose, draw_distinct, merits, stored_scores
 
 log = logging.getLogger("tenas.strategies")
 
 
-@register_strategy("sample", settings=(Setting("num_samples", "int", 1, default=1000, hint="distinct architectures scored"), CHUNK_SIZE, *COST_LIMITS), table=True)
+@register_strategy("sample", settings=(Setting("num_samples", "int", 1, default=1000, hint="distinct architectures scored"), CHUNK_SIZE), table=True)
 def sample(run: StrategyRun, settings: dict) -> StrategyResult:
     """Score ``settings["num_samples"]`` distinct random architectures (``chunk_size`` at a time, each
     appended to the checkpoint) and return the highest-merit one (the first drawn on ties) and the table
-    of all (``index`` in draw order, ``arch``, each proxy's score, ``merit``, ``chosen``)."""
+    of all (``index`` in draw order, ``arch``, each proxy's score, ``merit``, ``chosen``), or with cost
+    objectives the front's chosen point (:func:`tenas.strategies._common.choose`). Only architectures
+    within ``search.limits`` are drawn."""
     n = settings["num_samples"]
     scorer, checkpoint, chunk = run.start(settings)
     archs = draw_distinct(run.space, n, torch.Generator().manual_seed(int(run.seed)), run.feasible)
@@ -37,9 +38,7 @@ def sample(run: StrategyRun, settings: dict) -> StrategyResult:
         checkpoint.extend([{"index": i, "arch": archs[i][0], **scores[i]} for i in part])
         if run.progress:
             run.progress(f"sample: {len(archs) - len(todo) + start + len(part)}/{len(archs)} architectures scored")
-    merit = merits(run.ranking, scores)
-    best = int(np.argmax(merit))
     frame = pd.DataFrame.from_records([{"index": i, "arch": text, **scores[i]} for i, (text, _) in enumerate(archs)])
-    frame["merit"] = merit
-    frame["chosen"] = frame.index == best
+    frame["merit"] = merits(run.ranking, scores)
+    best = choose(run, frame, [alive for _, alive in archs])
     return StrategyResult(archs[best][1], frame, architecture_fields("sample", settings, frame, run.ranking))
