@@ -144,7 +144,7 @@ def main(argv=None) -> int:
     from hydra.errors import HydraException
 
     from tenas.ranking import ranking_from_config
-    from tenas.settings import check_search_config
+    from tenas.search import check_search_config
     from tenas.strategies import merits
     from tenas.table import ScoreTable
 

@@ -120,7 +120,7 @@ class SearchSpace(abc.ABC):
     ``settings`` declares the constructor's settings, the keys of a config's ``search_space``
     section the space is built from (:func:`space_from_config`); the section's other keys are
     the search's (``ops_per_edge``, ``proxy``, ...). Each entry holds the keyword arguments of a
-    :class:`tenas.settings.Setting` (kind, range, hint), which checks it before a search starts.
+    :class:`tenas.schema.Setting` (kind, range, hint), which checks it before a search starts.
     """
 
     name: str

@@ -199,3 +199,13 @@ def load_benchmark(path) -> CSVBenchmark | APIBenchmark | NATSBenchmark:
 
 def canonical_arch(arch: str) -> str:
     return format_arch(parse_arch(arch))
+
+
+def check_benchmark(path: str):
+    """The benchmark at ``path`` loaded, or a one-line error against ``benchmark.path``."""
+    try:
+        return load_benchmark(path)
+    except TenasError as err:
+        raise TenasError(f"benchmark.path: {err}") from None
+    except Exception as err:  # a reader's own failure on a file it does not understand
+        raise TenasError(f"benchmark.path: {path}: cannot be read as a benchmark ({type(err).__name__}: {' '.join(str(err).split())[:160]})") from None

@@ -30,7 +30,7 @@ from torch import nn
 
 from search_spaces.base import AliveSet, SearchSpace
 from tenas.errors import TenasError
-from tenas.schema import Setting
+from tenas.schema import Setting, check_table, lookup
 
 
 @dataclass(frozen=True)
@@ -190,3 +190,26 @@ def refuse_unsampled(space: SearchSpace, limits: Limits, draws: int = 200) -> No
         if limits.feasible(space.random_single_path(generator)):
             return
     raise TenasError(f"search.limits: none of {draws} random architectures of {space.name} is within {limits.limits}; allowed: larger limits, or null")
+
+
+def check_costs(cfg) -> None:
+    """``search.limits``, ``search.latency``, ``search.objectives`` and ``search.front_pick`` (:mod:`tenas.costs`)."""
+    for section in ("limits", "latency"):
+        value = lookup(cfg, f"search.{section}")
+        if not isinstance(value, dict):
+            raise TenasError(f"search.{section}: must be a mapping of settings (see conf/search.yaml)")
+        known = sorted(s.key.split(".", 1)[1] for s in SETTINGS if s.key.startswith(section + "."))
+        for key in value:
+            if key not in known:
+                raise TenasError(f"search.{section}.{key}: unknown setting; known: {known}")
+    check_table(cfg, SETTINGS, prefix="search.")
+    objectives = lookup(cfg, "search.objectives")
+    if objectives[0] != "merit" or len(set(objectives)) != len(objectives):
+        raise TenasError(f"search.objectives: got {objectives}; allowed: merit first, then distinct costs, e.g. [merit,flops]")
+    from tenas.strategies import STRATEGIES
+
+    strategy = lookup(cfg, "strategy.name")
+    if len(objectives) > 1 and not STRATEGIES[strategy].table:
+        whole = "|".join(sorted(n for n, e in STRATEGIES.items() if e.table))
+        raise TenasError(f"search.objectives: {objectives} needs a strategy that scores whole architectures; allowed: [merit] with "
+                         f"strategy={strategy}, or strategy={whole}")

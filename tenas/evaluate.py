@@ -56,12 +56,12 @@ from omegaconf import DictConfig, OmegaConf
 from tenas.benchmark import DATASETS, load_benchmark
 from search_spaces.nasbench201 import NASBench201Space
 from tenas.data import benchmark_dataset_name, build_dataset, search_dataset
-from tenas.cli import resolve_device, run_or_exit
+from tenas.cli import main_or_exit, resolve_device, run_or_exit
 from tenas.errors import TenasError
 from tenas.io import atomic_write_csv, atomic_write_json, atomic_write_text
 from tenas.ranking import Ranking, ranking_from_config
 from tenas.scoring import ScoringRecipe
-from tenas.settings import check_study_config
+from tenas.study.settings import check_study_config
 from tenas.study.checkpoint import CHECKPOINT, Checkpoint
 from tenas.study.correlation import rank_correlations
 from tenas.study.plots import save_scatter
@@ -167,7 +167,7 @@ def run_study(cfg: DictConfig, out_dir: Path, shards_dir: Path | None = None) ->
     ``study.merge=true`` it scores nothing and merges the shard folders found under
     ``shards_dir`` (the sweep of the shards) into the unsharded study in ``out_dir``.
     """
-    check_study_config(cfg)  # every setting, file and name, before any work or output (tenas/settings.py)
+    check_study_config(cfg)  # every setting, file and name, before any work or output
     out_dir = Path(out_dir)
     shard, num_shards, merge = shard_settings(cfg)
     if not cfg.benchmark.get("path"):
@@ -303,4 +303,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main, "evaluate")

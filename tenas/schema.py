@@ -1,15 +1,22 @@
 """The declarative rules settings are checked by: a :class:`Setting` (key, kind, range or choices, null
 allowed), :func:`lookup` of a dotted key in a composed config, and :func:`check_table`. Each room declares
-its own tables with them (a strategy its ``settings`` when registered, :mod:`tenas.strategies`);
-:mod:`tenas.settings` checks every entry point's config with them."""
+its own tables with them (a strategy its ``settings`` when registered, :mod:`tenas.strategies`; the
+search its own in :mod:`tenas.search`, the study in :mod:`tenas.study.settings`, retraining in
+:mod:`tenas.train`, the datasets in :mod:`tenas.data.settings`, the proxy protocols in
+:mod:`tenas.protocols`, the costs in :mod:`tenas.costs`), and the checks every entry point shares: known
+keys, the device, the strategy, a name among the known ones. A check raises
+``TenasError("<setting>: <what is wrong and what is allowed>")``, which the entry points print as
+``error: ...`` (one line, exit code 1)."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from tenas import CONF_DIR
 from tenas.errors import TenasError
 
 ABSENT = object()  # the key is not in the config
@@ -125,3 +132,59 @@ def check_table(cfg, table: Iterable[Setting], prefix: str = "") -> None:
     for setting in table:
         key = prefix + setting.key
         setting.check(lookup(cfg, key), key)
+
+
+# ----------------------------------------------------------------------------- checks every entry point shares
+COMMON = (
+    Setting("seed", "int", 0),
+    Setting("device", "str", hint="auto, cpu, cuda or cuda:N"),
+)
+
+def check_known_keys(cfg, section: str, config_name: str) -> None:
+    """``section``'s keys must be those of ``conf/<config_name>.yaml`` (a ``+section.typo=...`` is an error)."""
+    value = lookup(cfg, section)
+    if value is ABSENT:
+        raise TenasError(f"{section}: missing section (see conf/{config_name}.yaml)")
+    if not isinstance(value, dict):
+        raise TenasError(f"{section}: must be a mapping of settings (see conf/{config_name}.yaml)")
+    known = OmegaConf.load(CONF_DIR / f"{config_name}.yaml").get(section) or {}
+    for key in value:
+        if key not in known:
+            raise TenasError(f"{section}.{key}: unknown setting; known: {sorted(known)}")
+
+def check_names(key: str, value: str, known: Iterable[str], what: str) -> None:
+    known = sorted(known)
+    if value not in known:
+        raise TenasError(f"{key}: unknown {what} {value!r}; known: {known}")
+
+_CUDA = re.compile(r"cuda(:(\d+))?")
+
+def check_device(cfg) -> None:
+    import torch
+
+    name = lookup(cfg, "device")
+    allowed = "auto, cpu, cuda or cuda:N"
+    if name in ("auto", "cpu"):
+        return
+    match = _CUDA.fullmatch(name)
+    if not match:
+        raise TenasError(f"device: {name!r} is not a device; allowed: {allowed}")
+    if not torch.cuda.is_available():
+        raise TenasError(f"device: {name} requested but CUDA is not available; allowed here: auto or cpu")
+    if match.group(2) is not None and int(match.group(2)) >= torch.cuda.device_count():
+        raise TenasError(f"device: {name}: this machine has {torch.cuda.device_count()} CUDA device(s); allowed: cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+
+def check_strategy(cfg) -> None:
+    """``strategy`` (a group some configs have): a registered strategy (:mod:`tenas.strategies`) and its settings."""
+    if "strategy" not in cfg or cfg.get("strategy") is None:
+        return
+    from tenas.strategies import STRATEGIES
+
+    value = lookup(cfg, "strategy")
+    name = value.get("name") if isinstance(value, dict) else value
+    key = "strategy.name" if isinstance(value, dict) else "strategy"
+    if not isinstance(name, str) or name not in STRATEGIES:
+        raise TenasError(f"{key}: {name!r} is not a strategy; known: {sorted(STRATEGIES)}")
+    if not isinstance(value, dict):
+        raise TenasError("strategy: must be a mapping of settings; allowed: strategy=<name> with strategy.<setting>=<value>")
+    STRATEGIES[name].validate(value)

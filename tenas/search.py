@@ -1,6 +1,7 @@
 """``python -m tenas.search``: the TE-NAS pruning search, configured with Hydra (see ``conf/search.yaml``)."""
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 import time
@@ -11,18 +12,22 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from search_spaces import space_from_config
-from tenas.costs import search_limits
+from search_spaces import list_spaces, space_class, space_from_config
+from tenas import CONF_DIR
+from tenas.benchmark import check_benchmark
+from tenas.costs import check_costs, search_limits
 from tenas.data import BENCHMARK_DATASETS, benchmark_dataset_name, build_dataset, search_dataset
-from tenas.cli import resolve_device, run_or_exit
+from tenas.cli import main_or_exit, resolve_device, run_or_exit
 from tenas.errors import TenasError
 from tenas.export import architecture_from_json
 from tenas.io import atomic_write_json, atomic_write_text
-from tenas.ranking import ranking_from_config
+from tenas.data.settings import check_search_dataset
+from tenas.protocols import check_protocol, check_recipe_on, load_recipes
+from tenas.ranking import AGGREGATIONS, ranking_from_config
+from tenas.schema import ABSENT, COMMON, Setting, check_device, check_known_keys, check_names, check_strategy, check_table, lookup
 from tenas.resume import search_identity
 from tenas.scoring import ProxyIndicator, ScoringRecipe
-from tenas.settings import check_search_config, scorer_name
-from tenas.strategies import run_strategy, strategy_settings
+from tenas.strategies import STRATEGIES, run_strategy, strategy_settings
 from tenas.table import ScoreTable, TableIndicator
 
 log = logging.getLogger("tenas.search")
@@ -59,6 +64,121 @@ class Progress:
             self.bar.close()
 
 
+SEARCH = COMMON + (
+    Setting("search.repeats", "int", 1),
+    Setting("search.prune_none_first", "bool"),
+    Setting("compute.threads", "int", 1, null=True, hint="torch threads per process; null = torch's default"),
+    Setting("compute.workers", "int", 1, null=True, hint="processes scoring candidates in parallel; null = the usable cores // compute.threads"),
+    Setting("compute.candidate_batch", "int", 1, hint="alive-sets scored per batched computation; 1 = one at a time"),
+    Setting("benchmark.path", "path", null=True),
+    Setting("benchmark.dataset", "str", choices=tuple(BENCHMARK_DATASETS), null=True, required=False, hint="null = the dataset's own"),
+    Setting("search_space.name", "str"),
+    Setting("dataset.name", "str"),
+    Setting("ranking.name", "str"),
+    Setting("ranking.proxies", "names", hint="registered proxies"),
+    Setting("ranking.aggregation", "str", choices=AGGREGATIONS, required=False),
+)
+
+def space_table(space_class) -> tuple[Setting, ...]:
+    """The ``search_space`` section of a search on ``space_class`` besides ``name`` and ``proxy`` (checked
+    with the other protocol changes): the settings the space is built from (its ``settings``), then the search's."""
+    ops = sum(op != "none" for op in space_class.op_names)
+    return tuple(Setting(key, **spec) for key, spec in space_class.settings.items()) + (
+        Setting("ops_per_edge", "int", 1, ops, required=False, hint=f"ops pruned per edge per round; {ops} ops besides none"),
+        Setting("reference_ntk_batch_size", "int", 1, required=False, hint="the NTK batch of protocol=reference"),
+    )
+
+
+def scorer_name(cfg) -> str:
+    """``scorer.name`` (``compute`` when the config has no scorer group)."""
+    value = lookup(cfg, "scorer.name")
+    return "compute" if value is ABSENT else value
+
+def check_scorer(cfg, space, ranking_proxies) -> bool:
+    """The ``scorer`` group; for ``table``: a sample/evolve strategy, and a table holding the ranking's proxies
+    for every architecture of the space. Returns whether the search reads a table."""
+    name = scorer_name(cfg)
+    known = sorted(p.stem for p in (CONF_DIR / "scorer").glob("*.yaml"))
+    check_names("scorer.name", name, known, "scorer")
+    keys = sorted(OmegaConf.load(CONF_DIR / "scorer" / f"{name}.yaml"))
+    for key in lookup(cfg, "scorer"):
+        if key not in keys:
+            raise TenasError(f"scorer.{key}: unknown setting of scorer={name}; known: {keys}")
+    if name != "table":
+        return False
+    strategy = lookup(cfg, "strategy.name")
+    if not STRATEGIES[strategy].table:
+        served = [name for name, entry in STRATEGIES.items() if entry.table]
+        raise TenasError(f"scorer.name: a score table serves the strategies that score whole architectures ({', '.join(served)}), not {strategy!r} "
+                         "(pruning scores supernets, which no table holds); allowed: compute")
+    Setting("scorer.path", "path").check(lookup(cfg, "scorer.path"))
+    Setting("scorer.dataset", "str", null=True, required=False).check(lookup(cfg, "scorer.dataset"))
+    try:
+        archs = space.all_archs()
+    except NotImplementedError as err:
+        raise TenasError(f"scorer.name: {err}") from None
+    table = ScoreTable.load(lookup(cfg, "scorer.path"), lookup(cfg, "scorer.dataset") or None)
+    made_for, target = table.benchmark_dataset(lookup(cfg, "scorer.dataset")), benchmark_dataset_name(lookup(cfg, "benchmark.dataset"), lookup(cfg, "dataset.name"))
+    if made_for is not None and made_for != target:
+        raise TenasError(f"scorer.path: {table.path} holds scores of {made_for} networks; this search is for {target} "
+                         f"(benchmark.dataset); allowed: a table of {target}, or benchmark.dataset={made_for}")
+    table.check(ranking_proxies, archs)
+    return True
+
+def check_search_config(cfg: DictConfig) -> None:
+    """Everything ``tenas.search`` reads, checked before it builds or writes anything: the tables, then the names
+    (space, ranking, proxies, strategy, device), the files (dataset, benchmark, score table: each opened and
+    parsed) and each proxy's protocol against the network it will score and the dataset."""
+    check_table(cfg, SEARCH)
+    for section in ("search", "compute", "benchmark"):
+        check_known_keys(cfg, section, "search")
+    check_device(cfg)
+    check_strategy(cfg)
+    check_costs(cfg)
+    if lookup(cfg, "compute.candidate_batch") > 1 and (lookup(cfg, "compute.workers") or 1) > 1:
+        raise TenasError("compute.candidate_batch: batched candidates are scored in one process; "
+                         "set compute.workers=1 (or null) with it")
+    space_name = lookup(cfg, "search_space.name")
+    check_names("search_space.name", space_name, list_spaces(), "search space")
+    space_cls = space_class(space_name)
+    table = space_table(space_cls)
+    known = sorted(["name", "proxy", *(setting.key for setting in table)])
+    for key in lookup(cfg, "search_space"):
+        if key not in known:
+            raise TenasError(f"search_space.{key}: unknown setting of a {space_name} search; known: {known}")
+    check_table(cfg, table, prefix="search_space.")
+    names = list(dict.fromkeys(lookup(cfg, "ranking.proxies")))
+    check_protocol(cfg)
+    recipes = load_recipes(names, "ranking.proxies", {  # the layers of tenas.search.scoring_recipes, in its order
+        "ranking.proxy": lookup(cfg, "ranking.proxy"), "protocol.proxy": lookup(cfg, "protocol.proxy"),
+        "search_space.proxy": lookup(cfg, "search_space.proxy"), "proxy": lookup(cfg, "proxy"),
+    })
+    supernet_settings = inspect.signature(space_cls.build_supernet).parameters
+    for recipe in recipes:
+        for key in recipe.network_options():
+            if key not in supernet_settings:
+                raise TenasError(f"proxy.{recipe.name}.network.{key}: the {space_name} space's supernet has no {key}; allowed: null")
+    bench_path = lookup(cfg, "benchmark.path")
+    if bench_path:
+        if not space_cls.has_benchmark:
+            covered = [name for name in list_spaces() if space_class(name).has_benchmark]
+            raise TenasError(f"benchmark.path: NAS-Bench-201 ground truth applies to search_space={'|'.join(covered)} only, not {space_name}; allowed: null")
+        check_benchmark(bench_path)
+    space = space_from_config(lookup(cfg, "search_space"))
+    if check_scorer(cfg, space, names):
+        target = lookup(cfg, "benchmark.dataset")
+        if target not in (None, ABSENT) and not space_cls.has_benchmark:
+            raise TenasError(f"benchmark.dataset: {space_name} has no benchmark to search for; allowed: null")
+        return  # a table search builds no network and reads no image
+    dataset = check_search_dataset(cfg, space)
+    for recipe in recipes:
+        try:
+            net = space.build_supernet(num_classes=dataset.num_classes, **recipe.network_options())
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TenasError(f"proxy.{recipe.name}.network: {' '.join(str(err).split())[:200]}") from None
+        check_recipe_on(recipe, net, dataset)
+
+
 def start_pool(cfg: DictConfig, space, recipes, dataset, device):
     """A :class:`tenas.parallel.ScoringPool` of ``compute.workers`` processes (``null``: the usable cores divided
     by the torch threads, at most the alive-sets of the first round's scoring call), or ``None`` when that is
@@ -78,7 +198,7 @@ def start_pool(cfg: DictConfig, space, recipes, dataset, device):
 
 def run_search(cfg: DictConfig, out_dir: Path) -> dict:
     """Run one search and write its outputs into ``out_dir``; returns the contents of genotype.json."""
-    check_search_config(cfg)  # every setting, file and name, before any work or output (tenas/settings.py)
+    check_search_config(cfg)  # every setting, file and name, before any work or output
     out_dir = Path(out_dir)
     if cfg.compute.get("threads"):
         torch.set_num_threads(int(cfg.compute.threads))
@@ -176,4 +296,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main, "search")

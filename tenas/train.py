@@ -21,13 +21,77 @@ from tqdm import tqdm
 
 from tenas.complexity import count_flops, count_parameters
 from tenas.data import build_dataset
-from tenas.cli import resolve_device, run_or_exit
+from tenas.cli import main_or_exit, resolve_device, run_or_exit
 from tenas.errors import TenasError
 from tenas.export import read_genotype_file, resolve_recipe
 from tenas.io import atomic_write_bytes, atomic_write_csv, atomic_write_json, atomic_write_text
-from tenas.settings import check_train_config
+from tenas.data.settings import check_dataset
+from tenas.schema import COMMON, Setting, check_device, check_known_keys, check_names, check_strategy, check_table, lookup
 
 log = logging.getLogger("tenas.train")
+
+TRAIN = COMMON + (
+    Setting("genotype", "path", hint="genotype=PATH is required: a search's genotype.json (or a file holding a DARTS Genotype(...) or NB201 string)"),
+    Setting("recipe", "str"),
+    Setting("resume", "bool"),
+    Setting("dataset.name", "str"),
+    Setting("trainer.epochs", "int", 1, null=True),
+    Setting("trainer.batch_size", "int", 1, null=True),
+    Setting("trainer.lr", "number", 0, open_low=True, null=True),
+    Setting("trainer.weight_decay", "number", 0, null=True),
+    Setting("trainer.cutout", "int", 0, null=True),
+    Setting("trainer.drop_path", "number", 0, 1, open_high=True, null=True),
+    Setting("trainer.auxiliary_weight", "number", 0, null=True),
+    Setting("trainer.max_steps", "int", 1, null=True),
+    Setting("trainer.checkpoint_every", "int", 1),
+    Setting("trainer.eval_batch_size", "int", 1),
+    Setting("trainer.progress", "bool"),
+)
+
+RECIPE = (
+    Setting("epochs", "int", 1),
+    Setting("batch_size", "int", 1),
+    Setting("lr", "number", 0, open_low=True),
+    Setting("momentum", "number", 0, 1, open_high=True),
+    Setting("nesterov", "bool"),
+    Setting("weight_decay", "number", 0),
+    Setting("grad_clip", "number", 0, open_low=True, null=True),
+    Setting("cutout", "int", 0),
+    Setting("drop_path", "number", 0, 1, open_high=True),
+    Setting("auxiliary_weight", "number", 0),
+    Setting("label_smoothing", "number", 0, 1, open_high=True),
+    Setting("network.C", "int", 1),
+    Setting("network.N", "int", 1, required=False),
+    Setting("network.layers", "int", 1, required=False),
+    Setting("network.imagenet", "bool", required=False),
+)
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    """Everything ``tenas.train`` reads, checked before it trains or writes anything."""
+    check_table(cfg, TRAIN)
+    check_known_keys(cfg, "trainer", "train")
+    check_device(cfg)
+    check_strategy(cfg)
+    recipes = lookup(cfg, "recipes")
+    if not isinstance(recipes, dict) or not recipes:
+        raise TenasError("recipes: must be a mapping of named training recipes (see conf/train.yaml)")
+    for name in recipes:
+        check_table(cfg, RECIPE, prefix=f"recipes.{name}.")
+    recipe_name = lookup(cfg, "recipe")
+    if recipe_name != "auto":
+        check_names("recipe", recipe_name, list(recipes) + ["auto"], "recipe")
+    try:
+        arch = read_genotype_file(lookup(cfg, "genotype"))
+    except TenasError as err:
+        raise TenasError(f"genotype: {err}") from None
+    try:
+        resolve_recipe(cfg, arch)
+    except TenasError as err:
+        raise TenasError(f"recipe: {err}") from None
+    check_dataset(cfg, "train")
+    if cfg.dataset.name != "npz" or cfg.dataset.get("test_path"):
+        check_dataset(cfg, "test")
 
 
 def cutout(x: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
@@ -98,7 +162,7 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 
 def run_training(cfg: DictConfig, out_dir: Path) -> dict:
     """Train the genotype of ``cfg.genotype`` and write the run's outputs into ``out_dir``; returns results.json."""
-    check_train_config(cfg)  # every setting, file and name, before any work or output (tenas/settings.py)
+    check_train_config(cfg)  # every setting, file and name, before any work or output
     if OmegaConf.is_missing(cfg, "genotype"):
         raise TenasError("genotype=PATH is required: a search's genotype.json (or a file holding a DARTS Genotype(...) or NB201 string)")
     out_dir = Path(out_dir)
@@ -193,4 +257,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main, "train")

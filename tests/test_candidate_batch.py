@@ -15,7 +15,7 @@ from tenas.init import initialise
 from tenas.proxies import PROXIES
 from tenas.scoring import ProxyIndicator, ScoringRecipe
 from tenas.search import run_search
-from tenas.settings import check_search_config
+from tenas.search import check_search_config
 from tests.conftest import REPO
 from tests.threads import single_thread  # noqa: F401  (autouse: one torch thread)
 

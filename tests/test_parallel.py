@@ -11,7 +11,7 @@ from tenas.errors import TenasError
 from tenas.parallel import ScoringWorkerError, resolve_workers, split
 from tenas.proxies import PROXIES, register_proxy
 from tenas.search import run_search
-from tenas.settings import check_search_config
+from tenas.search import check_search_config
 from tests.conftest import REPO
 from tests.threads import single_thread  # noqa: F401  (autouse: one torch thread)
 

@@ -14,7 +14,8 @@ from omegaconf import OmegaConf
 from search_spaces import get_space, list_spaces, space_class, space_from_config
 from tenas import CONF_DIR
 from tenas.init import kaiming_init_
-from tenas.settings import ABSENT, space_table
+from tenas.schema import ABSENT
+from tenas.search import space_table
 from tests.conftest import REPO
 from tenas.pruning import decide_edges, prune_ops
 from tenas.ranking import get_ranking

@@ -332,7 +332,7 @@ def test_every_strategy_runs_with_its_defaults_and_writes_the_one_table(name, tm
     """``strategy=<name>`` composes from the registration alone; its defaults pass its own rules, an unknown key
     and each setting's wrong type are refused with one line naming it; a search with its defaults writes
     ``candidates.csv`` and ``genotype.json`` (on a score table when one can serve it, else on tiny images)."""
-    from tenas.settings import check_search_config
+    from tenas.search import check_search_config
     from tests.test_table import write_table
 
     entry = STRATEGIES[name]

@@ -1,0 +1,64 @@
+"""The settings of a correlation study (``python -m tenas.evaluate``), checked before it scores or writes anything."""
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from search_spaces.nasbench201 import NASBench201Space
+from tenas.benchmark import check_benchmark
+from tenas.data import BENCHMARK_DATASETS
+from tenas.data.settings import check_search_dataset
+from tenas.errors import TenasError
+from tenas.ranking import AGGREGATIONS
+from tenas.protocols import check_recipe_on, load_recipes
+from tenas.schema import ABSENT, COMMON, Setting, check_device, check_known_keys, check_strategy, check_table, lookup
+from tenas.study.scoring import study_network
+
+
+#: A study's ranking, when it names one (``ranking=...``).
+RANKING = (
+    Setting("ranking.name", "str"),
+    Setting("ranking.proxies", "names", hint="registered proxies"),
+    Setting("ranking.aggregation", "str", choices=AGGREGATIONS, required=False),
+)
+STUDY = COMMON + (
+    Setting("study.num_archs", "int", 1, hint="architectures sampled; 15625 = all of NAS-Bench-201"),
+    Setting("study.proxies", "names", hint="registered proxies"),
+    Setting("study.repeats", "int", 1),
+    Setting("study.num_shards", "int", 1, required=False),
+    Setting("study.shard", "int", 0, required=False, hint="0 <= shard < study.num_shards"),
+    Setting("study.merge", "bool", required=False),
+    Setting("compute.workers", "int", 1, hint="processes scoring in parallel"),
+    Setting("compute.threads", "int", 1, null=True, hint="torch threads per process; null = torch's threads // compute.workers"),
+    Setting("benchmark.path", "path", hint="required: a study needs ground truth, a NAS-Bench-201 .pth file or CSV table"),
+    Setting("benchmark.dataset", "str", choices=tuple(BENCHMARK_DATASETS), null=True, required=False, hint="null = the dataset's own"),
+    Setting("dataset.name", "str"),
+)
+
+
+def check_study_config(cfg: DictConfig) -> None:
+    """Everything ``tenas.evaluate`` reads, checked before it scores or writes anything."""
+    check_table(cfg, STUDY)
+    for section in ("study", "compute", "benchmark"):
+        check_known_keys(cfg, section, "evaluate")
+    shards = lookup(cfg, "study.num_shards")
+    if isinstance(shards, int) and lookup(cfg, "study.shard") not in (ABSENT,) and lookup(cfg, "study.shard") >= shards:
+        raise TenasError(f"study.shard: got {lookup(cfg, 'study.shard')}; allowed: 0 to {shards - 1} (study.num_shards={shards})")
+    check_device(cfg)
+    check_strategy(cfg)
+    ranking = lookup(cfg, "ranking")
+    names = list(lookup(cfg, "study.proxies"))
+    if ranking not in (None, ABSENT):
+        check_table(cfg, RANKING)
+        names += [p for p in lookup(cfg, "ranking.proxies") if p not in names]
+    key = "study.proxies" if ranking in (None, ABSENT) else "study.proxies/ranking.proxies"
+    recipes = load_recipes(list(dict.fromkeys(names)), key, {
+        "ranking.proxy": lookup(cfg, "ranking.proxy") if isinstance(ranking, dict) else ABSENT, "proxy": lookup(cfg, "proxy"),
+    })
+    check_benchmark(lookup(cfg, "benchmark.path"))
+    dataset = check_search_dataset(cfg, NASBench201Space())
+    for recipe in recipes:
+        try:
+            net = study_network(recipe, dataset.num_classes)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TenasError(f"proxy.{recipe.name}.network: {' '.join(str(err).split())[:200]}") from None
+        check_recipe_on(recipe, net, dataset)
