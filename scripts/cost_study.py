@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nb201"
-TRUTH = {"cifar10": "cifar10_test", "cifar100": "cifar100_test", "imagenet16_120": "ImageNet16-120_test"}
+TRUTH = {"cifar10": "cifar10_test", "cifar100": "cifar100_test", "imagenet16_120": "imagenet16_120_test"}
 STRATEGIES = {"sample": ["strategy=sample", "strategy.num_samples={budget}"],
               "evolve": ["strategy=evolve", "strategy.budget={budget}"]}
 
@@ -37,18 +37,21 @@ def true_front(accuracy: np.ndarray, flops: np.ndarray) -> np.ndarray:
     return np.array(keep)
 
 
-def search(args, strategy: str, seed: int, work: Path, extra: list[str]) -> tuple[dict, Path]:
+def search(args, strategy: str, seed: int, work: Path, kind: str, extra: list[str]) -> tuple[dict, Path]:
     from hydra import compose, initialize_config_dir
 
     from tenas import CONF_DIR
     from tenas.search import run_search
 
-    overrides = [o.format(budget=args.budget) for o in STRATEGIES[strategy]]
-    overrides += ["scorer=table", f"scorer.path={args.table}", f"ranking={args.ranking}", f"seed={seed}", f"benchmark.dataset={args.dataset}",
+    if args.experiment:  # the preset's ranking and strategy, at --budget
+        overrides = [f"+experiment={args.experiment}", f"strategy.budget={args.budget}"]
+    else:
+        overrides = [o.format(budget=args.budget) for o in STRATEGIES[strategy]] + [f"ranking={args.ranking}"]
+    overrides += ["scorer=table", f"scorer.path={args.table}", f"seed={seed}", f"benchmark.dataset={args.dataset}",
                   f"benchmark.path={args.benchmark}", "device=cpu", *args.overrides, *extra]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="search", overrides=overrides)
-    out = work / f"{strategy}-s{seed}-{len(extra)}"
+    out = work / f"{strategy}-s{seed}-{kind}"
     return run_search(cfg, out), out
 
 
@@ -62,6 +65,7 @@ def main(argv=None) -> int:
     ap.add_argument("--benchmark", type=Path, default=SHARED / "nb201_hp200_test_acc.csv")
     ap.add_argument("--dataset", default="cifar10", help=" | ".join(TRUTH))
     ap.add_argument("--strategies", default="sample,evolve")
+    ap.add_argument("--experiment", default=None, help="a preset (+experiment=NAME) instead of --ranking and --strategies")
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--budget", type=int, default=500)
     ap.add_argument("--limit-fraction", type=float, default=0.5)
@@ -89,13 +93,13 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     rows, fronts = [], {}
     with tempfile.TemporaryDirectory() as tmp:
-        for strategy in args.strategies.split(","):
+        for strategy in ([f"+experiment={args.experiment}"] if args.experiment else args.strategies.split(",")):
             for seed in range(args.seeds):
-                found, out = search(args, strategy, seed, Path(tmp), ["search.objectives=[merit,flops]"])
+                found, out = search(args, strategy, seed, Path(tmp), "front", ["search.objectives=[merit,flops]"])
                 pareto = pd.read_csv(out / "pareto.csv")
                 points = np.column_stack([-truth.loc[pareto.arch].to_numpy(), costs.loc[pareto.arch, "flops"].to_numpy()])
                 fronts[strategy, seed] = points
-                limited, _ = search(args, strategy, seed, Path(tmp), [f"search.limits.flops={limit}"])
+                limited, _ = search(args, strategy, seed, Path(tmp), "limit", [f"search.limits.flops={limit}"])
                 rows.append({"strategy": strategy, "seed": seed, "front_size": len(pareto), "knee_accuracy": found["test_accuracy"],
                              **{f"hv_{k}": hypervolume_2d(points, ref) / true_hv[k] for k, ref in refs.items()},
                              "limited_accuracy": limited["test_accuracy"], "limited_flops": limited["costs"]["flops"],
@@ -104,7 +108,7 @@ def main(argv=None) -> int:
     runs = pd.DataFrame.from_records(rows)
     runs.to_csv(args.out / "runs.csv", index=False)
     table = runs.groupby("strategy").agg(["mean", "std"]).drop(columns="seed")
-    lines = [f"{args.dataset}: ranking `{args.ranking}` on `{args.table.name}`, {args.budget} architectures per search, {args.seeds} seeds "
+    lines = [f"{args.dataset}: {f'`+experiment={args.experiment}`' if args.experiment else f'ranking `{args.ranking}`'} on `{args.table.name}`, {args.budget} architectures per search, {args.seeds} seeds "
              f"(mean ± std). True front: {len(front)} architectures; hypervolume reference point (accuracy, MFLOPs): "
              f"lowest ({acc.min():.2f}, {flops.max():.1f}), median ({np.median(acc):.2f}, {flops.max():.1f}). "
              f"Limit: {limit:.1f} MFLOPs ({args.limit_fraction:g} of the largest, {flops.max():.1f}); best accuracy within it {best_feasible:.2f}.", ""]
