@@ -164,13 +164,27 @@ def test_whole_architecture_strategies_keep_to_a_limit_and_return_a_front(name, 
     assert json.loads((tmp_path / "f" / "strategy.json").read_text())["search"]["objectives"] == ["merit", "flops"]
 
 
-def test_prune_keeps_the_cheapest_path_within_a_limit(tmp_path):
-    from tests.test_strategies import SYNTHETIC, search
+def test_prune_keeps_the_cheapest_path_within_a_limit(cifar10_npz, tmp_path):
+    from tests.test_strategies import real, search
 
-    free = search(tmp_path / "u", SYNTHETIC, "search_space.C=2")
-    model = CostModel(SPACE, 10, (3, 32, 32))  # the benchmark dataset the synthetic images stand in for (CIFAR-10)
+    free = search(tmp_path / "u", real(cifar10_npz), "search_space.C=2")
+    model = CostModel(SPACE, 10, (3, 32, 32))  # CIFAR-10's classes and size
     assert model(SPACE.alive_set_for(free["arch"]), ["flops"])["flops"] == free["costs"]["flops"]
     limit = 0.5 * free["costs"]["flops"]
-    found = search(tmp_path / "l", SYNTHETIC, "search_space.C=2", f"search.limits.flops={limit}")
+    found = search(tmp_path / "l", real(cifar10_npz), "search_space.C=2", f"search.limits.flops={limit}")
     assert model(SPACE.alive_set_for(found["arch"]), ["flops"])["flops"] == found["costs"]["flops"] <= limit
     assert found["arch"] != free["arch"]
+
+
+@pytest.mark.parametrize("name", ["sample", "evolve"])
+def test_a_computed_search_on_the_shared_sample_with_a_limit_and_two_objectives(name, cifar10_npz, nb201_csv, tmp_path):
+    from tests.test_strategies import real, search
+
+    size = ["strategy.num_samples=10"] if name == "sample" else ["strategy.budget=10", "strategy.population_size=5", "strategy.sample_size=3"]
+    found = search(tmp_path / "f", real(cifar10_npz), f"strategy={name}", *size, "search.limits.params=1.0", "search.objectives=[merit,params]",
+                   f"benchmark.path={nb201_csv}")
+    pop = pd.read_csv(tmp_path / "f" / "candidates.csv")
+    pareto = pd.read_csv(tmp_path / "f" / "pareto.csv")
+    assert len(pop) == 10 and pop.params.max() <= 1.0 and found["costs"]["params"] <= 1.0
+    assert set(pareto.arch) == set(pop.arch[brute_non_dominated(np.column_stack([-pop.merit, pop.params]))])
+    assert {"cifar10_test", "cifar100_test", "ImageNet16-120_test"} <= set(pareto.columns) and pareto.arch[pareto.chosen].item() == found["arch"]
