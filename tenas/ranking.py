@@ -84,14 +84,18 @@ def reference_ranks(goodness: np.ndarray, digits: int) -> np.ndarray:
     return ranks
 
 
-def worst_first_average_ranks(goodness: np.ndarray) -> np.ndarray:
-    """Ranks 1 = lowest goodness .. n = highest along the last axis, ties averaged; non-finite values are the lowest."""
+def worst_first_average_ranks(goodness: np.ndarray, of=None) -> np.ndarray:
+    """Ranks 1 = lowest goodness .. n = highest along the last axis, ties averaged; non-finite values are the
+    lowest. ``of``: the indices (along the last axis) whose ranks are wanted, among all; ``None``: every one."""
     g = np.asarray(goodness, dtype=np.float64)
     g = np.where(np.isfinite(g), g, -np.inf)
     if g.shape[-1] <= PAIRWISE_RANKS_UP_TO:  # a population: count who is below and who is level, no sort
-        below = (g[..., :, None] > g[..., None, :]).sum(axis=-1)
-        level = (g[..., :, None] == g[..., None, :]).sum(axis=-1)
+        mine = g if of is None else g[..., of]
+        below = (mine[..., :, None] > g[..., None, :]).sum(axis=-1)
+        level = (mine[..., :, None] == g[..., None, :]).sum(axis=-1)
         return below + (level + 1) / 2
+    if of is not None:
+        return worst_first_average_ranks(g)[..., of]
     order = np.argsort(g, axis=-1, kind="stable")
     ordered = np.take_along_axis(g, order, axis=-1)
     position = np.broadcast_to(np.arange(g.shape[-1]), g.shape)
@@ -118,26 +122,29 @@ def max_normalised(goodness: np.ndarray) -> np.ndarray:
     return np.where(finite, terms, terms[finite].min() - 1.0)
 
 
-def merit(goodness: dict[str, np.ndarray], aggregation: str, digits: int = RANK_SIGNIFICANT_DIGITS, ties: str = "dense") -> np.ndarray:
-    """One merit per candidate (higher = better) from each proxy's goodness (see the module docstring).
+def merit(goodness: dict[str, np.ndarray], aggregation: str, digits: int = RANK_SIGNIFICANT_DIGITS, ties: str = "dense", of=None) -> np.ndarray:
+    """One merit per candidate (higher = better) from each proxy's goodness (see the module docstring);
+    ``of``: only the merits of these candidates (indices), each still relative to all.
 
     ``ties="reference"`` (``rank_sum`` only) ranks as TE-NAS's reference code does
     (:func:`reference_ranks`) and breaks equal sums by the first proxy's reference order.
     """
+    if aggregation == "log_rank":
+        stacked = np.stack(list(goodness.values()))
+        return np.log(worst_first_average_ranks(stacked, of) / stacked.shape[1]).sum(axis=0)
     if aggregation == "rank_sum" and ties == "reference":
         values = list(goodness.values())
         total = sum(reference_ranks(g, digits) for g in values).astype(np.float64)
         position = np.empty(len(values[0]))
         position[reference_order(values[0], digits)] = np.arange(len(values[0]))
-        return -(total + position / (len(values[0]) + 1))
-    if aggregation == "rank_sum":
-        return -sum(best_first_dense_ranks(g, digits) for g in goodness.values()).astype(np.float64)
-    if aggregation == "log_rank":
-        stacked = np.stack(list(goodness.values()))
-        return np.log(worst_first_average_ranks(stacked) / stacked.shape[1]).sum(axis=0)
-    if aggregation == "max_norm_sum":
-        return sum(max_normalised(g) for g in goodness.values())
-    raise ValueError(f"unknown aggregation {aggregation!r}; known: {list(AGGREGATIONS)}")
+        out = -(total + position / (len(values[0]) + 1))
+    elif aggregation == "rank_sum":
+        out = -sum(best_first_dense_ranks(g, digits) for g in goodness.values()).astype(np.float64)
+    elif aggregation == "max_norm_sum":
+        out = sum(max_normalised(g) for g in goodness.values())
+    else:
+        raise ValueError(f"unknown aggregation {aggregation!r}; known: {list(AGGREGATIONS)}")
+    return out if of is None else out[of]
 
 
 @dataclass(frozen=True)
@@ -170,9 +177,10 @@ class Ranking:
         """How much removing each candidate's op improves each proxy: Δ for lower-is-better, −Δ otherwise."""
         return {p: np.asarray(deltas[p], np.float64) * -sign for p, sign in zip(self.proxies, self.signs)}
 
-    def combined_score(self, scores: dict[str, np.ndarray]) -> np.ndarray:
-        """The merit of each architecture from its proxies' scores (higher = better)."""
-        return merit(self.score_goodness(scores), self.aggregation, self.significant_digits, self.ties)
+    def combined_score(self, scores: dict[str, np.ndarray], of=None) -> np.ndarray:
+        """The merit of each architecture from its proxies' scores (higher = better); ``of``: only these
+        architectures' (indices), each still over all of them."""
+        return merit(self.score_goodness(scores), self.aggregation, self.significant_digits, self.ties, of)
 
     def importance(self, deltas: dict[str, np.ndarray]) -> np.ndarray:
         """Importance of each candidate's op from the mean Δ of each proxy; the lowest is pruned first."""

@@ -183,3 +183,14 @@ def test_average_ranks_of_a_table_are_each_rows_ranks():
     rows = np.random.default_rng(0).integers(0, 4, (5, 30)).astype(np.float64)
     rows[1, 3] = np.nan
     np.testing.assert_array_equal(worst_first_average_ranks(rows), [worst_first_average_ranks(r) for r in rows])
+
+
+@pytest.mark.parametrize("aggregation,ties", [(a, "dense") for a in AGGREGATIONS] + [("rank_sum", "reference")])
+@pytest.mark.parametrize("n", [30, 300])  # pairwise and sorted ranks
+def test_the_merits_of_some_candidates_are_theirs_among_all(aggregation, ties, n):
+    rng = np.random.default_rng(n)
+    goodness = {p: rng.integers(0, 6, n).astype(np.float64) for p in ("a", "b", "c")}
+    goodness["b"][3] = np.nan
+    of = rng.permutation(n)[:7]
+    full = merit(goodness, aggregation, ties=ties)
+    np.testing.assert_array_equal(merit(goodness, aggregation, ties=ties, of=of), full[of])

@@ -104,14 +104,14 @@ def evolve(run: StrategyRun, settings: dict) -> StrategyResult:
     while len(rows) < budget and idle < 100 + budget:
         step += 1
         members = np.fromiter(population, dtype=np.int64, count=len(population))
-        merit_of = run.ranking.combined_score({p: column[members] for p, column in columns.items()})
+        scores = {p: column[members] for p, column in columns.items()}
         contenders = torch.randperm(len(members), generator=generator)[:tournament].numpy()
         if costs:  # NSGA-II: by front rank, then crowding distance, over the population
             position = np.empty(len(members), dtype=np.int64)
-            position[nsga_order(np.column_stack([-merit_of, cost_columns[members]]))] = np.arange(len(members))
+            position[nsga_order(np.column_stack([-run.ranking.combined_score(scores), cost_columns[members]]))] = np.arange(len(members))
             chosen = members[contenders[np.argsort(position[contenders], kind="stable")[:parents]]].tolist()
-        else:
-            chosen = members[contenders[np.argsort(-merit_of[contenders], kind="stable")[:parents]]].tolist()  # the first drawn on ties
+        else:  # the contenders' merits over the population; the first drawn on ties
+            chosen = members[contenders[np.argsort(-run.ranking.combined_score(scores, of=contenders), kind="stable")[:parents]]].tolist()
         children = [("mutation", p, -1, run.space.mutate(made[p], generator)) for p in chosen]
         if crossover:
             child = run.space.crossover(made[chosen[0]], made[chosen[1]], generator)
