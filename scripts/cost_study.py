@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nb201"
-TRUTH = {"cifar10": "cifar10_test", "cifar100": "cifar100_test", "imagenet16_120": "imagenet16_120_test"}
+from table_strategies import SHARED, TRUTH_DATASETS as TRUTH  # the shared benchmark table and its accuracy columns
+
 STRATEGIES = {"sample": ["strategy=sample", "strategy.num_samples={budget}"],
               "evolve": ["strategy=evolve", "strategy.budget={budget}"]}
 
@@ -76,8 +76,10 @@ def main(argv=None) -> int:
         if not path.is_file():
             print(f"error: {path}: no such file", file=sys.stderr)
             return 1
-    if args.dataset not in TRUTH or not set(args.strategies.split(",")) <= set(STRATEGIES) or not 0 < args.limit_fraction <= 1:
-        print(f"error: --dataset one of {list(TRUTH)}, --strategies of {list(STRATEGIES)}, --limit-fraction in (0, 1]", file=sys.stderr)
+    if (args.dataset not in TRUTH or not set(args.strategies.split(",")) <= set(STRATEGIES) or not 0 < args.limit_fraction <= 1
+            or args.seeds < 1 or args.budget < 1):
+        print(f"error: --dataset one of {list(TRUTH)}, --strategies of {list(STRATEGIES)}, --limit-fraction in (0, 1], --seeds and --budget >= 1",
+              file=sys.stderr)
         return 1
     truth = pd.read_csv(args.benchmark).set_index("arch_str")[TRUTH[args.dataset]]
     costs = pd.read_csv(args.costs).set_index("arch")
@@ -90,7 +92,6 @@ def main(argv=None) -> int:
     true_hv = {k: hypervolume_2d(np.column_stack([-acc[front], flops[front]]), ref) for k, ref in refs.items()}
     limit = args.limit_fraction * flops.max()
     best_feasible = acc[flops <= limit].max()
-    args.out.mkdir(parents=True, exist_ok=True)
     rows, fronts = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for strategy in ([f"+experiment={args.experiment}"] if args.experiment else args.strategies.split(",")):
@@ -106,6 +107,7 @@ def main(argv=None) -> int:
                              "gap_to_best_feasible": best_feasible - limited["test_accuracy"], "seconds": found["wall_time_s"]})
                 print(rows[-1], flush=True)
     runs = pd.DataFrame.from_records(rows)
+    args.out.mkdir(parents=True, exist_ok=True)  # only once every search has run
     runs.to_csv(args.out / "runs.csv", index=False)
     table = runs.groupby("strategy").agg(["mean", "std"]).drop(columns="seed")
     lines = [f"{args.dataset}: {f'`+experiment={args.experiment}`' if args.experiment else f'ranking `{args.ranking}`'} on `{args.table.name}`, {args.budget} architectures per search, {args.seeds} seeds "

@@ -74,7 +74,7 @@ def flops(net: nn.Module, image_shape, device, latency: dict) -> float:
 @torch.no_grad()
 def latency_ms(net: nn.Module, image_shape, device, latency: dict) -> float:
     device = torch.device(device)
-    x = torch.randn(int(latency["batch"]), *image_shape, device=device)
+    x = torch.randn(int(latency["batch"]), *image_shape, generator=torch.Generator().manual_seed(0)).to(device)  # not the global RNG
     net.eval()
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(int(latency["warmup"])):
@@ -160,9 +160,9 @@ class Limits:
                                  f"needs {value:.4g} {unit}; allowed: at least {value:.4g}, or null")
 
 
-def search_limits(cfg, space: SearchSpace, num_classes: int, image_shape, device, prune: bool) -> tuple[CostModel, Limits]:
+def search_limits(cfg, space: SearchSpace, num_classes: int, image_shape, device, start: AliveSet | None) -> tuple[CostModel, Limits]:
     """The run's cost model and limits from ``cfg.search``, refused before any work when the space's
-    cheapest architecture (with ``prune``: the starting supernet's cheapest path) exceeds one."""
+    cheapest architecture (``start``, the supernet a pruning strategy starts from: its cheapest path) exceeds one."""
     from omegaconf import OmegaConf
 
     search = OmegaConf.to_container(cfg.search, resolve=True)
@@ -170,13 +170,13 @@ def search_limits(cfg, space: SearchSpace, num_classes: int, image_shape, device
     limits = Limits(model, search["limits"])
     if not limits:
         return model, limits
-    alive = space.full_alive_set()
-    if prune and search["prune_none_first"] and "none" in alive.op_names:
-        alive = alive.without_op_everywhere("none")
     try:
-        limits.refuse_unreachable(alive, "the supernet's cheapest path" if prune else f"the cheapest architecture of {space.name}")
+        if start is None:
+            limits.refuse_unreachable(space.full_alive_set(), f"the cheapest architecture of {space.name}")
+        else:
+            limits.refuse_unreachable(start, "the supernet's cheapest path")
     except NotImplementedError as err:
-        if prune:
+        if start is not None:
             raise TenasError(f"search.limits: {err} (strategy=prune)") from None
         refuse_unsampled(space, limits)
     return model, limits

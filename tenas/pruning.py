@@ -225,6 +225,14 @@ def run_rounds(
     return alive, rounds
 
 
+def starting_alive_set(space, prune_none_first: bool) -> AliveSet:
+    """The supernet a pruning search starts from: every op on every edge, less ``none`` with ``prune_none_first``."""
+    alive = space.full_alive_set()
+    if prune_none_first and "none" in alive.op_names:
+        alive = alive.without_op_everywhere("none")
+    return alive
+
+
 def prune_ops(alive: AliveSet, indicators, ranking: Ranking, repeats: int, generator: torch.Generator, ops_per_edge: int = 1, **loop):
     """Prune ops round by round until every edge holds one op: each round, every alive op of every edge
     that still has a choice is a candidate, and ``ops_per_edge`` of each edge leave (never its last).

@@ -25,6 +25,7 @@ from tenas.data.settings import check_search_dataset
 from tenas.protocols import check_protocol, check_recipe_on, load_recipes
 from tenas.ranking import AGGREGATIONS, ranking_from_config
 from tenas.schema import ABSENT, COMMON, Setting, check_device, check_known_keys, check_names, check_strategy, check_table, lookup
+from tenas.pruning import starting_alive_set
 from tenas.resume import search_identity
 from tenas.scoring import ProxyIndicator, ScoringRecipe
 from tenas.strategies import STRATEGIES, run_strategy, strategy_settings
@@ -185,9 +186,7 @@ def start_pool(cfg: DictConfig, space, recipes, dataset, device):
     one process (or the device is not the CPU). Its workers use the main process's torch threads (``compute.threads``)."""
     from tenas.parallel import ScoringPool, max_alive_sets, resolve_workers
 
-    alive = space.full_alive_set()
-    if cfg.search.prune_none_first and "none" in alive.op_names:
-        alive = alive.without_op_everywhere("none")
+    alive = starting_alive_set(space, cfg.search.prune_none_first)
     if cfg.compute.candidate_batch > 1:  # batched candidates run in one process (check_search_config)
         return None
     workers = resolve_workers(cfg.compute.get("workers"), device, max_alive_sets(alive), torch.get_num_threads())
@@ -228,7 +227,8 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
     resolved["proxy"] = {recipe.name: recipe.settings for recipe in recipes}
     identity = search_identity(resolved)
     entry, _ = strategy_settings(cfg)
-    costs, limits = search_limits(cfg, space, num_classes, image_shape, device, prune=entry.name == "prune")  # an unreachable limit refused here
+    start = None if entry.table else starting_alive_set(space, cfg.search.prune_none_first)  # the supernet a strategy of supernets prunes
+    costs, limits = search_limits(cfg, space, num_classes, image_shape, device, start)  # an unreachable limit refused here
     state = entry.resume(out_dir, identity) if entry.resume else None  # e.g. a partial search of other settings, refused before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))

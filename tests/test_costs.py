@@ -188,3 +188,24 @@ def test_a_computed_search_on_the_shared_sample_with_a_limit_and_two_objectives(
     assert len(pop) == 10 and pop.params.max() <= 1.0 and found["costs"]["params"] <= 1.0
     assert set(pareto.arch) == set(pop.arch[brute_non_dominated(np.column_stack([-pop.merit, pop.params]))])
     assert {"cifar10_test", "cifar100_test", "ImageNet16-120_test"} <= set(pareto.columns) and pareto.arch[pareto.chosen].item() == found["arch"]
+
+
+def test_evolve_with_a_cost_objective_breeds_cheap_architectures_too(tmp_path):
+    """NSGA-II's selection keeps cheap cells in the population where merit alone (nwot: the nor_conv_3x3 count
+    plus noise) breeds towards the dearest."""
+    write_table(tmp_path / "t.csv")
+    base = ["strategy=evolve", "strategy.budget=300", "strategy.population_size=20", "strategy.sample_size=5", "ranking.proxies=[nwot]", "device=cpu"]
+    table_search(tmp_path / "t.csv", tmp_path / "m", *base)
+    table_search(tmp_path / "t.csv", tmp_path / "f", *base, "search.objectives=[merit,flops]")
+    alive_flops = {d: [flops_of(a) for a in pd.read_csv(tmp_path / d / "candidates.csv").query("in_population").arch] for d in "mf"}
+    assert np.mean(alive_flops["f"]) < 0.7 * np.mean(alive_flops["m"]) and min(alive_flops["f"]) < min(alive_flops["m"])
+
+
+def test_a_space_without_a_cheapest_path_checks_limits_on_random_architectures():
+    from tenas.costs import refuse_unsampled
+
+    darts = get_space("darts")
+    model = CostModel(darts, 10, (3, 32, 32))
+    refuse_unsampled(darts, Limits(model, {"params": 100.0}), draws=5)  # every DARTS cell is within 100 M
+    with pytest.raises(TenasError, match=r"^search\.limits: none of 5 random architectures of darts is within \{'params': 0\.01\}"):
+        refuse_unsampled(darts, Limits(model, {"params": 0.01}), draws=5)

@@ -56,6 +56,7 @@ def strategy_identity(cfg, space: SearchSpace, indicators, ranking: Ranking) -> 
     from omegaconf import OmegaConf
 
     strategy = OmegaConf.to_container(cfg.strategy, resolve=True)
+    search = OmegaConf.to_container(cfg.search, resolve=True)
     return {
         "seed": int(cfg.seed),
         "repeats": int(cfg.search.repeats),
@@ -66,7 +67,7 @@ def strategy_identity(cfg, space: SearchSpace, indicators, ranking: Ranking) -> 
         "scorer": OmegaConf.to_container(cfg.scorer, resolve=True) if "scorer" in cfg else {"name": "compute"},
         "benchmark_dataset": cfg.benchmark.get("dataset"),
         "strategy": {k: v for k, v in strategy.items() if k not in ("num_samples", "budget", "chunk_size")},
-        "search": {k: OmegaConf.to_container(cfg.search, resolve=True)[k] for k in ("limits", "latency", "objectives", "front_pick")},
+        "search": {k: search[k] for k in ("limits", "latency", "objectives", "front_pick")},
     }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from tenas.pruning import decide_edges, prune_ops
+from tenas.pruning import decide_edges, prune_ops, starting_alive_set
 from tenas.resume import SearchState, load_state
 from tenas.strategies._registry import StrategyResult, StrategyRun, register_strategy
 
@@ -35,10 +35,7 @@ def prune(run: StrategyRun, settings: dict) -> StrategyResult:
     generator = torch.Generator().manual_seed(int(run.seed))
     before = 0.0
     if state is None:
-        alive = space.full_alive_set()
-        if cfg.search.prune_none_first and "none" in alive.op_names:
-            alive = alive.without_op_everywhere("none")
-        state = SearchState(identity, alive, generator.get_state())
+        state = SearchState(identity, starting_alive_set(space, cfg.search.prune_none_first), generator.get_state())
     else:
         generator.set_state(state.generator_state)
         for ind in indicators:
