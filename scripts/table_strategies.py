@@ -143,17 +143,14 @@ def main(argv=None) -> int:
     from tenas.errors import TenasError
     from hydra.errors import HydraException
 
-    from tenas.ranking import ranking_from_config
-    from tenas.search import check_search_config
+    from tenas.search import prepare_search
     from tenas.strategies import merits
-    from tenas.table import ScoreTable
 
     logging.disable(logging.WARNING)  # the searches' own log lines
     try:
         cfg = search_config(args, strategies[0], args.budget, 0)
-        check_search_config(cfg)
-        ranking = ranking_from_config(cfg.ranking, cfg.protocol)  # as the searches rank
-        table = ScoreTable.load(args.table)
+        prepared = prepare_search(cfg)
+        ranking, table = prepared.ranking, prepared.table  # as the searches rank, and the table they read
     except (TenasError, HydraException, ValueError) as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2

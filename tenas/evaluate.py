@@ -58,11 +58,11 @@ from search_spaces.nasbench201 import NASBench201Space
 from tenas.data import benchmark_dataset_name, build_dataset, search_dataset
 from tenas.cli import main_or_exit, resolve_device, run_or_exit
 from tenas.errors import TenasError
-from tenas.io import atomic_write_csv, atomic_write_json, atomic_write_text
+from tenas.io import atomic_write_csv, atomic_write_json
 from tenas.ranking import Ranking, ranking_from_config
 from tenas.scoring import ScoringRecipe
 from tenas.study.settings import check_study_config
-from tenas.study.checkpoint import CHECKPOINT, Checkpoint
+from tenas.run_folder import RunFolder
 from tenas.study.correlation import rank_correlations
 from tenas.study.plots import save_scatter
 from tenas.study.scoring import build_plan, score_all
@@ -137,27 +137,13 @@ def study_identity(cfg: DictConfig, recipes) -> dict:
     return identity
 
 
-def check_resumable(out_dir: Path, identity: dict) -> None:
-    """Refuse to resume a study whose stored settings differ from ``identity``."""
-    path = out_dir / "study.json"
-    if not path.exists():
-        atomic_write_json(path, identity)
-        return
-    stored = json.loads(path.read_text())
-    if stored != identity:
-        differing = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
-        raise TenasError(
-            f"{out_dir} holds a study with other settings ({', '.join(differing)} differ); "
-            f"choose another hydra.run.dir or delete that folder to start over"
-        )
-
-
-def _prepare_folder(cfg: DictConfig, out_dir: Path, identity: dict) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    check_resumable(out_dir, identity)
+def claim_folder(cfg: DictConfig, out_dir: Path, identity: dict) -> RunFolder:
+    """The study's run folder, claimed for ``identity`` (a folder of other settings refused), with its ``config.yaml``."""
+    folder = RunFolder(out_dir, "study")
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved["proxy"] = identity["proxy"]
-    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
+    folder.claim(identity, OmegaConf.to_yaml(OmegaConf.create(resolved)))
+    return folder
 
 
 def run_study(cfg: DictConfig, out_dir: Path, shards_dir: Path | None = None) -> dict:
@@ -193,9 +179,7 @@ def run_study(cfg: DictConfig, out_dir: Path, shards_dir: Path | None = None) ->
         log.warning("%s", note)
     plan = build_plan(cfg, recipes, dataset, device)
     identity = study_identity(cfg, recipes)
-    _prepare_folder(cfg, out_dir, identity)
-
-    checkpoint = Checkpoint(out_dir / CHECKPOINT)
+    checkpoint = claim_folder(cfg, out_dir, identity).checkpoint()
     todo = [(i, a) for i, a in sample if i not in checkpoint.rows]
     log.info(
         "study%s: %d architectures (%d done), proxies %s, %d repeat(s), device %s, %d worker(s) x %d thread(s)",
@@ -256,7 +240,7 @@ def merge_shards(cfg: DictConfig, out_dir: Path, shards_dir: Path | None) -> dic
     wall_times = []
     for shard, folder in enumerate(folders):
         part = shard_slice(sample, shard, num_shards)
-        stored = Checkpoint(folder / CHECKPOINT, read_only=True).rows
+        stored = RunFolder(folder, "study").checkpoint(read_only=True).rows
         missing = [i for i, _ in part if i not in stored]
         if missing:
             raise TenasError(f"shard {shard} of {num_shards} ({folder}) is incomplete: {len(part) - len(missing)} of its "
@@ -266,8 +250,7 @@ def merge_shards(cfg: DictConfig, out_dir: Path, shards_dir: Path | None) -> dic
             wall_times.append(json.loads((folder / "correlations.json").read_text()).get("scoring_wall_time_s"))
         except (OSError, json.JSONDecodeError):
             wall_times.append(None)
-    _prepare_folder(cfg, out_dir, identity)
-    checkpoint = Checkpoint(out_dir / CHECKPOINT)
+    checkpoint = claim_folder(cfg, out_dir, identity).checkpoint()
     checkpoint.extend([rows[i] for i, _ in sample if i not in checkpoint.rows])
     log.info("merged %d shards of %s: %d architectures, into %s", num_shards, shards_dir, len(sample), out_dir)
     return finish_study(out_dir, [checkpoint.rows[i] for i, _ in sample], bench, identity, [recipe.name for recipe in recipes], ranking, {

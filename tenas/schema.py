@@ -29,7 +29,9 @@ class Setting:
     """One setting: its key path, its kind (``int``, ``number``, ``bool``, ``str``, ``path``, ``names``),
     its range (``low``/``high``, ``open_low``: ``low`` itself excluded) or ``choices``, and whether
     ``null`` is allowed. ``required=False``: an absent key is fine (its code default applies). ``default``:
-    the value a room builds its config node from, when the setting is declared nowhere else (a strategy's)."""
+    the value a room builds its config node from, when the setting is declared nowhere else (a strategy's).
+    ``identity=False``: a run's outputs do not depend on it beyond their number (a size, a chunking), so a
+    rerun in the run's folder may change it (:mod:`tenas.run_folder`)."""
 
     key: str
     kind: str
@@ -42,6 +44,7 @@ class Setting:
     required: bool = True
     hint: str = ""
     default: Any = None
+    identity: bool = True
 
     def allowed(self) -> str:
         if self.choices is not None:

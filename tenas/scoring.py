@@ -186,7 +186,8 @@ class ProxyIndicator:
     :func:`tenas.pruning.score_candidates`). ``seconds`` is the wall time spent drawing and scoring.
     """
 
-    def __init__(self, recipe: ScoringRecipe, space, dataset, device="cpu", candidate_batch: int = 1):
+    def __init__(self, recipe: ScoringRecipe, space, dataset, device="cpu", candidate_batch: int = 1, net: Supernet | None = None):
+        """``net``: the supernet, when built already (from the recipe's ``network`` section); built here otherwise."""
         from tenas.pruning import INPUT_SCHEDULES, SHARED_SCHEDULE, WEIGHT_SCHEDULES
 
         self.recipe, self.dataset, self.device = recipe, dataset, device
@@ -194,7 +195,9 @@ class ProxyIndicator:
         self.schedule = {**SHARED_SCHEDULE, **recipe.settings.get("schedule", {})}
         if self.schedule["weights"] not in WEIGHT_SCHEDULES or self.schedule["inputs"] not in INPUT_SCHEDULES:
             raise ValueError(f"proxy.{self.name}.schedule: {self.schedule} is not weights in {list(WEIGHT_SCHEDULES)}, inputs in {list(INPUT_SCHEDULES)}")
-        self.net: Supernet = space.build_supernet(num_classes=dataset.num_classes, **recipe.network_options()).to(device)
+        if net is None:
+            net = space.build_supernet(num_classes=dataset.num_classes, **recipe.network_options())
+        self.net: Supernet = net.to(device)
         recipe.check(self.net, dataset)
         # alive-sets scored per batched computation; 1 (or a proxy or supernet without a batched
         # form): one at a time

@@ -5,7 +5,9 @@ import inspect
 import logging
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import hydra
 import torch
@@ -16,31 +18,32 @@ from search_spaces import list_spaces, space_class, space_from_config
 from tenas import CONF_DIR
 from tenas.benchmark import check_benchmark
 from tenas.costs import check_costs, search_limits
-from tenas.data import BENCHMARK_DATASETS, benchmark_dataset_name, build_dataset, search_dataset
+from tenas.data import BENCHMARK_DATASETS, benchmark_dataset_name, search_dataset
 from tenas.cli import main_or_exit, resolve_device, run_or_exit
 from tenas.errors import TenasError
 from tenas.export import architecture_from_json
-from tenas.io import atomic_write_json, atomic_write_text
-from tenas.data.settings import check_search_dataset
+from tenas.io import atomic_write_json
+from tenas.data.settings import check_dataset
 from tenas.protocols import check_protocol, check_recipe_on, load_recipes
-from tenas.ranking import AGGREGATIONS, ranking_from_config
+from tenas.ranking import AGGREGATIONS, Ranking, ranking_from_config
 from tenas.schema import ABSENT, COMMON, Setting, check_device, check_known_keys, check_names, check_strategy, check_table, lookup
 from tenas.pruning import starting_alive_set
-from tenas.resume import search_identity
+from tenas.run_folder import RunFolder
 from tenas.scoring import ProxyIndicator, ScoringRecipe
-from tenas.strategies import STRATEGIES, run_strategy, strategy_settings
+from tenas.strategies import STRATEGIES, Strategy, run_strategy, strategy_settings
 from tenas.table import ScoreTable, TableIndicator
 
 log = logging.getLogger("tenas.search")
 
 
-def scoring_recipes(cfg: DictConfig, names) -> list[ScoringRecipe]:
-    """Each proxy's protocol: ``conf/proxy/<name>.yaml``, then the ranking's ``ranking.proxy.<name>``,
-    the search protocol's ``protocol.proxy.<name>``, the space's ``search_space.proxy.<name>`` and the
-    run's ``proxy.<name>``, each changing the one before."""
-    sections = [cfg.ranking.get("proxy"), cfg.protocol.get("proxy"), cfg.search_space.get("proxy"), cfg.get("proxy")]
-    layers = [OmegaConf.to_container(section, resolve=True) if section else {} for section in sections]
-    return [ScoringRecipe.load(name, *(layer.get(name) for layer in layers)) for name in names]
+def search_recipes(cfg: DictConfig, names) -> list[ScoringRecipe]:
+    """Each proxy's protocol: ``conf/proxy/<name>.yaml``, then the ranking's ``ranking.proxy.<name>``, the search
+    protocol's ``protocol.proxy.<name>``, the space's ``search_space.proxy.<name>`` and the run's ``proxy.<name>``,
+    each changing the one before; checked by the protocol tables (:func:`tenas.protocols.load_recipes`)."""
+    return load_recipes(list(names), "ranking.proxies", {
+        "ranking.proxy": lookup(cfg, "ranking.proxy"), "protocol.proxy": lookup(cfg, "protocol.proxy"),
+        "search_space.proxy": lookup(cfg, "search_space.proxy"), "proxy": lookup(cfg, "proxy"),
+    })
 
 
 class Progress:
@@ -95,9 +98,9 @@ def scorer_name(cfg) -> str:
     value = lookup(cfg, "scorer.name")
     return "compute" if value is ABSENT else value
 
-def check_scorer(cfg, space, ranking_proxies) -> bool:
+def check_scorer(cfg, space, ranking_proxies) -> ScoreTable | None:
     """The ``scorer`` group; for ``table``: a sample/evolve strategy, and a table holding the ranking's proxies
-    for every architecture of the space. Returns whether the search reads a table."""
+    for every architecture of the space. Returns the table the search reads (``None``: it computes scores)."""
     name = scorer_name(cfg)
     known = sorted(p.stem for p in (CONF_DIR / "scorer").glob("*.yaml"))
     check_names("scorer.name", name, known, "scorer")
@@ -106,7 +109,7 @@ def check_scorer(cfg, space, ranking_proxies) -> bool:
         if key not in keys:
             raise TenasError(f"scorer.{key}: unknown setting of scorer={name}; known: {keys}")
     if name != "table":
-        return False
+        return None
     strategy = lookup(cfg, "strategy.name")
     if not STRATEGIES[strategy].table:
         served = [name for name, entry in STRATEGIES.items() if entry.table]
@@ -124,12 +127,31 @@ def check_scorer(cfg, space, ranking_proxies) -> bool:
         raise TenasError(f"scorer.path: {table.path} holds scores of {made_for} networks; this search is for {target} "
                          f"(benchmark.dataset); allowed: a table of {target}, or benchmark.dataset={made_for}")
     table.check(ranking_proxies, archs)
-    return True
+    return table
 
-def check_search_config(cfg: DictConfig) -> None:
-    """Everything ``tenas.search`` reads, checked before it builds or writes anything: the tables, then the names
-    (space, ranking, proxies, strategy, device), the files (dataset, benchmark, score table: each opened and
-    parsed) and each proxy's protocol against the network it will score and the dataset."""
+@dataclass
+class PreparedSearch:
+    """A search's objects, built from its config by :func:`prepare_search` (building them is checking them)."""
+
+    space: Any
+    ranking: Ranking
+    recipes: list[ScoringRecipe]
+    strategy: Strategy
+    indicators: list  # ProxyIndicator, or TableIndicator for scorer=table
+    dataset: Any  # the search's inputs (None for scorer=table)
+    target: str | None  # the benchmark dataset searched for (None: a space without a benchmark)
+    table: ScoreTable | None
+    bench: Any  # the ground truth (benchmark.path), None without one
+    device: torch.device
+    costs: Any  # tenas.costs.CostModel
+    limits: Any  # tenas.costs.Limits
+
+
+def prepare_search(cfg: DictConfig) -> PreparedSearch:
+    """Every setting, name and file ``tenas.search`` reads, checked by building what the search runs with: the
+    tables, the names (space, ranking, proxies, strategy, device), the benchmark and score table (each file
+    opened and parsed), the dataset, each proxy's supernet and protocol against it, the cost limits. The first
+    bad value is refused with one line (:class:`TenasError`) before anything is written."""
     check_table(cfg, SEARCH)
     for section in ("search", "compute", "benchmark"):
         check_known_keys(cfg, section, "search")
@@ -150,99 +172,102 @@ def check_search_config(cfg: DictConfig) -> None:
     check_table(cfg, table, prefix="search_space.")
     names = list(dict.fromkeys(lookup(cfg, "ranking.proxies")))
     check_protocol(cfg)
-    recipes = load_recipes(names, "ranking.proxies", {  # the layers of tenas.search.scoring_recipes, in its order
-        "ranking.proxy": lookup(cfg, "ranking.proxy"), "protocol.proxy": lookup(cfg, "protocol.proxy"),
-        "search_space.proxy": lookup(cfg, "search_space.proxy"), "proxy": lookup(cfg, "proxy"),
-    })
+    recipes = search_recipes(cfg, names)
+    try:
+        ranking = ranking_from_config(cfg.ranking, cfg.protocol)
+    except ValueError as err:
+        raise TenasError(f"ranking: {err}") from None
     supernet_settings = inspect.signature(space_cls.build_supernet).parameters
     for recipe in recipes:
         for key in recipe.network_options():
             if key not in supernet_settings:
                 raise TenasError(f"proxy.{recipe.name}.network.{key}: the {space_name} space's supernet has no {key}; allowed: null")
-    bench_path = lookup(cfg, "benchmark.path")
+    bench_path, bench = lookup(cfg, "benchmark.path"), None
     if bench_path:
         if not space_cls.has_benchmark:
             covered = [name for name in list_spaces() if space_class(name).has_benchmark]
             raise TenasError(f"benchmark.path: NAS-Bench-201 ground truth applies to search_space={'|'.join(covered)} only, not {space_name}; allowed: null")
-        check_benchmark(bench_path)
-    space = space_from_config(lookup(cfg, "search_space"))
-    if check_scorer(cfg, space, names):
+        bench = check_benchmark(bench_path)
+    space = space_from_config(OmegaConf.to_container(cfg.search_space, resolve=True))
+    if cfg.compute.get("threads"):
+        torch.set_num_threads(int(cfg.compute.threads))
+    device = resolve_device(str(cfg.device))
+    score_table = check_scorer(cfg, space, names)
+    if score_table is not None:  # scores looked up (tenas/table.py): no images, no networks
         target = lookup(cfg, "benchmark.dataset")
         if target not in (None, ABSENT) and not space_cls.has_benchmark:
             raise TenasError(f"benchmark.dataset: {space_name} has no benchmark to search for; allowed: null")
-        return  # a table search builds no network and reads no image
-    dataset = check_search_dataset(cfg, space)
-    for recipe in recipes:
-        try:
-            net = space.build_supernet(num_classes=dataset.num_classes, **recipe.network_options())
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise TenasError(f"proxy.{recipe.name}.network: {' '.join(str(err).split())[:200]}") from None
-        check_recipe_on(recipe, net, dataset)
+        dataset, target = None, benchmark_dataset_name(cfg.benchmark.get("dataset"), cfg.dataset.name)
+        spec = BENCHMARK_DATASETS[target]
+        num_classes, image_shape = spec["classes"], (3, spec["size"], spec["size"])
+        indicators = [TableIndicator(score_table, name, space) for name in ranking.proxies]
+    else:
+        dataset, target, note = search_dataset(cfg, space, check_dataset(cfg))
+        if note:
+            log.warning("%s", note)
+        num_classes, image_shape = dataset.num_classes, dataset.image_shape
+        indicators = []
+        for recipe in recipes:
+            try:
+                net = space.build_supernet(num_classes=dataset.num_classes, **recipe.network_options())
+            except (TypeError, ValueError, RuntimeError) as err:
+                raise TenasError(f"proxy.{recipe.name}.network: {' '.join(str(err).split())[:200]}") from None
+            check_recipe_on(recipe, net, dataset)
+            indicators.append(ProxyIndicator(recipe, space, dataset, device, int(cfg.compute.candidate_batch), net=net))
+    strategy, _ = strategy_settings(cfg)
+    start = None if strategy.table else starting_alive_set(space, cfg.search.prune_none_first)  # the supernet a strategy of supernets prunes
+    costs, limits = search_limits(cfg, space, num_classes, image_shape, device, start)  # an unreachable limit refused here
+    return PreparedSearch(space, ranking, recipes, strategy, indicators, dataset, target, score_table, bench, device, costs, limits)
 
 
-def start_pool(cfg: DictConfig, space, recipes, dataset, device):
+def search_identity(cfg: DictConfig, run: PreparedSearch) -> tuple[dict, dict]:
+    """The resolved config (each proxy's protocol as resolved) and the search's identity (what its run folder
+    holds, :mod:`tenas.run_folder`): the resolved config less the device, the compute settings, the benchmark's
+    file (read only after the search) and the strategy's settings a rerun may change (``Setting.identity``)."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved["proxy"] = {recipe.name: recipe.settings for recipe in run.recipes}
+    identity = {k: v for k, v in resolved.items() if k not in ("device", "hydra", "compute")}
+    identity["benchmark"] = {k: v for k, v in resolved["benchmark"].items() if k != "path"}
+    settings = dict(resolved["strategy"])
+    identity["strategy"] = {"name": settings.pop("name"), **run.strategy.identity(settings)}
+    return resolved, identity
+
+
+def start_pool(cfg: DictConfig, run: PreparedSearch):
     """A :class:`tenas.parallel.ScoringPool` of ``compute.workers`` processes (``null``: the usable cores divided
     by the torch threads, at most the alive-sets of the first round's scoring call), or ``None`` when that is
-    one process (or the device is not the CPU). Its workers use the main process's torch threads (``compute.threads``)."""
+    one process (or the device is not the CPU, or scores come from a table). Its workers use the main
+    process's torch threads (``compute.threads``)."""
     from tenas.parallel import ScoringPool, max_alive_sets, resolve_workers
 
-    alive = starting_alive_set(space, cfg.search.prune_none_first)
-    if cfg.compute.candidate_batch > 1:  # batched candidates run in one process (check_search_config)
+    if run.dataset is None or cfg.compute.candidate_batch > 1:  # a table; batched candidates run in one process
         return None
-    workers = resolve_workers(cfg.compute.get("workers"), device, max_alive_sets(alive), torch.get_num_threads())
+    alive = starting_alive_set(run.space, cfg.search.prune_none_first)
+    workers = resolve_workers(cfg.compute.get("workers"), run.device, max_alive_sets(alive), torch.get_num_threads())
     if workers < 2:
         return None
-    return ScoringPool(recipes, space, dataset.num_classes, workers, torch.get_num_threads())
+    return ScoringPool(run.recipes, run.space, run.dataset.num_classes, workers, torch.get_num_threads())
 
 
 def run_search(cfg: DictConfig, out_dir: Path) -> dict:
     """Run one search and write its outputs into ``out_dir``; returns the contents of genotype.json."""
-    check_search_config(cfg)  # every setting, file and name, before any work or output
-    out_dir = Path(out_dir)
-    if cfg.compute.get("threads"):
-        torch.set_num_threads(int(cfg.compute.threads))
-    device = resolve_device(str(cfg.device))
-    try:
-        ranking = ranking_from_config(cfg.ranking, cfg.protocol)
-        recipes = scoring_recipes(cfg, ranking.proxies)
-    except ValueError as err:
-        raise TenasError(f"ranking: {err}") from None
-    space = space_from_config(OmegaConf.to_container(cfg.search_space, resolve=True))
-    if scorer_name(cfg) == "table":  # scores looked up (tenas/table.py): no images, no networks
-        dataset, target = None, benchmark_dataset_name(cfg.benchmark.get("dataset"), cfg.dataset.name)
-        spec = BENCHMARK_DATASETS[target]
-        num_classes, image_shape = spec["classes"], (3, spec["size"], spec["size"])
-        table = ScoreTable.load(cfg.scorer.path, cfg.scorer.get("dataset"))
-        indicators = [TableIndicator(table, name, space) for name in ranking.proxies]
-    else:
-        dataset, target, note = search_dataset(cfg, space, build_dataset(cfg.dataset))
-        if note:
-            log.warning("%s", note)
-        num_classes, image_shape = dataset.num_classes, dataset.image_shape
-        try:
-            indicators = [ProxyIndicator(recipe, space, dataset, device, int(cfg.compute.candidate_batch)) for recipe in recipes]
-        except (TypeError, ValueError) as err:
-            raise TenasError(f"proxy: {err}") from None
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    resolved["proxy"] = {recipe.name: recipe.settings for recipe in recipes}
-    identity = search_identity(resolved)
-    entry, _ = strategy_settings(cfg)
-    start = None if entry.table else starting_alive_set(space, cfg.search.prune_none_first)  # the supernet a strategy of supernets prunes
-    costs, limits = search_limits(cfg, space, num_classes, image_shape, device, start)  # an unreachable limit refused here
-    state = entry.resume(out_dir, identity) if entry.resume else None  # e.g. a partial search of other settings, refused before anything is written
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
+    run = prepare_search(cfg)  # every setting, file and name, before any work or output
+    space, ranking, indicators, dataset, device = run.space, run.ranking, run.indicators, run.dataset, run.device
+    resolved, identity = search_identity(cfg, run)
+    folder = RunFolder(out_dir, "search")
+    folder.claim(identity, OmegaConf.to_yaml(OmegaConf.create(resolved)))  # a folder of other settings refused
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     log.info("search: %s on %s, ranking=%s, strategy=%s, seed=%d, device=%s", space.name,
-             f"{dataset.name} ({len(dataset)} images)" if dataset is not None else f"the score table {cfg.scorer.path}", ranking.name, entry.name, cfg.seed, device)
+             f"{dataset.name} ({len(dataset)} images)" if dataset is not None else f"the score table {cfg.scorer.path}",
+             ranking.name, run.strategy.name, cfg.seed, device)
 
-    pool = start_pool(cfg, space, recipes, dataset, device) if dataset is not None else None
+    pool = start_pool(cfg, run)
     if pool is not None:
         indicators = [pool.wrap(ind) for ind in indicators]
     progress = Progress()
     try:
-        found = run_strategy(cfg, space, indicators, ranking, out_dir, costs, limits, progress, state)  # writes candidates.csv
+        found = run_strategy(cfg, space, indicators, ranking, folder, run.costs, run.limits, run.bench, progress)  # writes candidates.csv
     finally:
         progress.close()
         if pool is not None:
@@ -251,6 +276,7 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
     genotype = space.genotype(alive)
     wall = time.perf_counter() - t0 + found.elapsed_before
 
+    target = run.target
     result = {
         "search_space": space.name,
         **space.genotype_to_json(genotype),
@@ -258,22 +284,20 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
         "dataset": cfg.dataset.name,
         **({"benchmark_dataset": target} if target else {}),
         "ranking": ranking.name,
-        "strategy": entry.name,
+        "strategy": run.strategy.name,
         **found.fields,
-        "costs": costs(alive, list(dict.fromkeys(["params", "flops", *limits.limits, *(o for o in cfg.search.objectives if o != "merit")]))),
+        "costs": run.costs(alive, list(dict.fromkeys(["params", "flops", *run.limits.limits, *(o for o in cfg.search.objectives if o != "merit")]))),
         "wall_time_s": round(wall, 2),
         "indicator_seconds": {ind.name: round(ind.seconds, 2) for ind in indicators},
         "device": str(device),
-        **({"scorer": {"table": str(cfg.scorer.path), "protocol": table.protocol}} if dataset is None else {}),
+        **({"scorer": {"table": str(cfg.scorer.path), "protocol": run.table.protocol}} if run.table is not None else {}),
     }
-    if cfg.benchmark.get("path"):
-        from tenas.benchmark import load_benchmark
-
-        accuracies = load_benchmark(cfg.benchmark.path).test_accuracy(space.genotype_text(genotype))
+    if run.bench is not None:
+        accuracies = run.bench.test_accuracy(space.genotype_text(genotype))
         result["test_accuracy"] = accuracies[BENCHMARK_DATASETS[target]["benchmark"]]  # the dataset searched for
         result["test_accuracies"] = accuracies
         log.info("%s test accuracy %.2f (%s)", target, result["test_accuracy"], ", ".join(f"{k} {v:.2f}" for k, v in accuracies.items()))
-    atomic_write_json(out_dir / "genotype.json", result)
+    atomic_write_json(folder.path / "genotype.json", result)
     return result
 
 

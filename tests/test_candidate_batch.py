@@ -15,7 +15,7 @@ from tenas.init import initialise
 from tenas.proxies import PROXIES
 from tenas.scoring import ProxyIndicator, ScoringRecipe
 from tenas.search import run_search
-from tenas.search import check_search_config
+from tenas.search import prepare_search
 from tests.conftest import REPO
 from tests.threads import single_thread  # noqa: F401  (autouse: one torch thread)
 
@@ -100,10 +100,10 @@ def test_a_batched_search_finds_the_search_of_one_at_a_time(tmp_path):
 @pytest.mark.parametrize("value", ["0", "-2", "1.5", "true"])
 def test_bad_candidate_batches_are_refused_with_one_line(value):
     with pytest.raises(TenasError, match=r"^compute\.candidate_batch: got .*; allowed: an integer >= 1") as caught:
-        check_search_config(compose_search(SMALL + [f"compute.candidate_batch={value}"]))
+        prepare_search(compose_search(SMALL + [f"compute.candidate_batch={value}"]))
     assert "\n" not in str(caught.value)
 
 
 def test_batched_candidates_with_several_workers_are_refused():
     with pytest.raises(TenasError, match=r"^compute\.candidate_batch: .*compute\.workers=1"):
-        check_search_config(compose_search(SMALL[:-1] + ["compute.workers=2", "compute.candidate_batch=8"]))
+        prepare_search(compose_search(SMALL[:-1] + ["compute.workers=2", "compute.candidate_batch=8"]))

@@ -161,7 +161,7 @@ def test_whole_architecture_strategies_keep_to_a_limit_and_return_a_front(name, 
     assert pareto.flops.is_monotonic_increasing and pareto.merit.is_monotonic_increasing  # a front: dearer only if better
     chosen = pareto[pareto.chosen]
     assert chosen.arch.item() == front["arch"] == pareto.arch[knee(np.column_stack([-pareto.merit, pareto.flops]))]
-    assert json.loads((tmp_path / "f" / "strategy.json").read_text())["search"]["objectives"] == ["merit", "flops"]
+    assert json.loads((tmp_path / "f" / "search.json").read_text())["search"]["objectives"] == ["merit", "flops"]
 
 
 def test_prune_keeps_the_cheapest_path_within_a_limit(cifar10_npz, tmp_path):

@@ -17,7 +17,7 @@ from search_spaces.nasbench201 import OP_NAMES, format_arch
 from tenas import CONF_DIR
 from tenas.errors import TenasError
 from tenas.evaluate import run_study, sample_architectures
-from tenas.study.checkpoint import CHECKPOINT, Checkpoint
+from tenas.run_folder import CHECKPOINT, Checkpoint
 from tenas.study.correlation import rank_correlations
 from tenas.proxies import PROXIES, Proxy
 from tests.conftest import REPO

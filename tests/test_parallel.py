@@ -11,7 +11,7 @@ from tenas.errors import TenasError
 from tenas.parallel import ScoringWorkerError, resolve_workers, split
 from tenas.proxies import PROXIES, register_proxy
 from tenas.search import run_search
-from tenas.search import check_search_config
+from tenas.search import prepare_search
 from tests.conftest import REPO
 from tests.threads import single_thread  # noqa: F401  (autouse: one torch thread)
 
@@ -95,7 +95,7 @@ def test_a_keyboard_interrupt_stops_the_workers(interrupting_proxy, tmp_path):
 @pytest.mark.parametrize("value", ["0", "-1", "true", "1.5", "two"])
 def test_bad_worker_counts_are_refused_with_one_line(value):
     with pytest.raises(TenasError, match=r"^compute\.workers: got .*; allowed: an integer >= 1 or null") as caught:
-        check_search_config(compose_search(SMALL + [f"compute.workers={value}"]))
+        prepare_search(compose_search(SMALL + [f"compute.workers={value}"]))
     assert "\n" not in str(caught.value)
 
 

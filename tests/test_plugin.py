@@ -104,8 +104,8 @@ def test_a_strategy_registered_in_a_test_file_runs_a_search(toy_strategy, nb201_
     assert result["strategy"] == "toy" and result["toy"] == {"tries": 9} and result["arch"] == frame.arch[frame.chosen].item()
     assert result["convs"] == frame.convs.min() and result["test_accuracy"] == frame.cifar10_test[frame.chosen].item()
     assert "tries: 9" in (tmp_path / "config.yaml").read_text()
-    from tenas.search import check_search_config
+    from tenas.search import prepare_search
 
     for bad, key in ((["strategy.tries=0"], "strategy.tries"), (["+strategy.typo=1"], "strategy.typo")):
         with pytest.raises(TenasError, match=f"^{key}: "):
-            check_search_config(compose_config("search", ["dataset=synthetic", "strategy=toy", *bad]))
+            prepare_search(compose_config("search", ["dataset=synthetic", "strategy=toy", *bad]))

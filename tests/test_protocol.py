@@ -11,7 +11,7 @@ from search_spaces.nasbench201.model import CELL
 from tenas import CONF_DIR
 from tenas.pruning import Candidate, score_candidates
 from tenas.ranking import Ranking, reference_ranks
-from tenas.search import scoring_recipes
+from tenas.search import search_recipes
 from tests.conftest import REPO
 
 
@@ -106,13 +106,13 @@ def test_draw_schedules_of_the_reference():
 
 def test_reference_protocol_resolves_to_the_reference_settings():
     cfg = compose_search(["protocol=reference", "ranking=te_nas"])
-    ntk, regions = scoring_recipes(cfg, ["ntk", "linear_regions"])
+    ntk, regions = search_recipes(cfg, ["ntk", "linear_regions"])
     assert ntk.settings["inputs"]["batch_size"] == 72 and ntk.settings["init"] == "default"
     assert ntk.settings["schedule"] == {"weights": "per_round", "inputs": "per_pair"}
     assert regions.settings["schedule"] == {"weights": "per_candidate", "inputs": "per_pair"} and regions.settings["init"] == "default"
     assert cfg.protocol.delta_decimals == 3 and cfg.protocol.rank_ties == "reference"
     darts = compose_search(["protocol=reference", "search_space=darts"])
-    assert scoring_recipes(darts, ["ntk"])[0].settings["inputs"]["batch_size"] == 14
+    assert search_recipes(darts, ["ntk"])[0].settings["inputs"]["batch_size"] == 14
     # the paper protocol (default) is today's: batch 32, Kaiming, shared draws
-    paper = scoring_recipes(compose_search(["ranking=te_nas"]), ["ntk"])[0]
+    paper = search_recipes(compose_search(["ranking=te_nas"]), ["ntk"])[0]
     assert paper.settings["inputs"]["batch_size"] == 32 and paper.settings["init"] == "kaiming" and "schedule" not in paper.settings

@@ -12,7 +12,8 @@ from hydra import compose, initialize_config_dir
 
 from tenas import CONF_DIR
 from tenas.errors import TenasError
-from tenas.resume import STATE_FILE, SearchState
+from tenas.run_folder import STATE as STATE_FILE
+from tenas.strategies._prune import SearchState
 from tenas.search import run_search
 from tests.conftest import REPO
 

@@ -10,7 +10,7 @@ import pytest
 
 from tenas.errors import TenasError
 from tenas.evaluate import run_study
-from tenas.study.checkpoint import CHECKPOINT
+from tenas.run_folder import CHECKPOINT
 from tests.conftest import REPO
 from tests.test_evaluate import untimed
 from tenas.proxies import PROXIES, Proxy

@@ -16,6 +16,7 @@ from tenas import CONF_DIR
 from tenas.errors import TenasError
 from tenas.ranking import Ranking
 from tenas.search import run_search
+from tenas.run_folder import RunFolder
 from tenas.strategies import STRATEGIES, StrategyRun
 from tests.conftest import REPO
 from tests.threads import single_thread  # noqa: F401  (autouse: one torch thread)
@@ -146,7 +147,7 @@ def count3x3(arch):
 def run_fake(strategy, out, settings, fail_after=None, repeats=2, seed=0):
     space = get_space("nasbench201")
     fake = CountConv3x3(fail_after)
-    alive, frame, _, _ = STRATEGIES[strategy](StrategyRun(space, [fake], RANKING, repeats, seed, out), settings)
+    alive, frame, _, _ = STRATEGIES[strategy](StrategyRun(space, [fake], RANKING, repeats, seed, RunFolder(out, "search")), settings)
     return space.arch_text(alive), frame, fake
 
 
@@ -189,7 +190,7 @@ def test_evolve_keeps_within_cost_limits(tmp_path):
     """Children over the limits are never scored."""
     space = get_space("nasbench201")
     fake = CountConv3x3()
-    run = StrategyRun(space, [fake], RANKING, 1, 0, tmp_path, limits=AtMostTwoConv3x3())
+    run = StrategyRun(space, [fake], RANKING, 1, 0, RunFolder(tmp_path, "search"), limits=AtMostTwoConv3x3())
     alive, frame, _, _ = STRATEGIES["evolve"](run, {"population_size": 6, "sample_size": 3, "budget": 40, "parents": 2, "crossover": True})
     assert frame.arch.map(count3x3).max() == 2 == count3x3(space.arch_text(alive)) and fake.scored == 40
 
@@ -251,11 +252,14 @@ def test_resume_after_a_kill_or_a_smaller_budget(tmp_path, strategy, size_key, s
 
 def test_a_folder_with_other_settings_is_refused(tmp_path):
     space = get_space("nasbench201")
-    STRATEGIES["evolve"](StrategyRun(space, [CountConv3x3()], RANKING, 1, 0, tmp_path, identity={"seed": 0, "p": 4}), {"population_size": 4, "budget": 6})
-    with pytest.raises(TenasError, match="other settings"):
-        STRATEGIES["evolve"](StrategyRun(space, [CountConv3x3()], RANKING, 1, 0, tmp_path, identity={"seed": 0, "p": 5}), {"population_size": 5, "budget": 6})
-    with pytest.raises(TenasError, match="entry 0 holds"):  # without an identity: the stored architectures disagree
-        STRATEGIES["sample"](StrategyRun(space, [CountConv3x3()], RANKING, 1, 7, tmp_path), {"num_samples": 6})
+    folder = RunFolder(tmp_path, "search")
+    folder.claim({"seed": 0, "p": 4})
+    STRATEGIES["evolve"](StrategyRun(space, [CountConv3x3()], RANKING, 1, 0, folder), {"population_size": 4, "budget": 6})
+    with pytest.raises(TenasError, match=r"holds a search with other settings \(p differ\)"):
+        folder.claim({"seed": 0, "p": 5})
+    folder.claim({"seed": 0, "p": 4})  # the same settings: resumed
+    with pytest.raises(TenasError, match="entry 0 holds"):  # unclaimed: the stored architectures disagree
+        STRATEGIES["sample"](StrategyRun(space, [CountConv3x3()], RANKING, 1, 7, folder), {"num_samples": 6})
 
 
 # ----------------------------------------------------------------------------- end to end (real NTK; real data only where compared with the benchmark)
@@ -332,13 +336,13 @@ def test_every_strategy_runs_with_its_defaults_and_writes_the_one_table(name, tm
     """``strategy=<name>`` composes from the registration alone; its defaults pass its own rules, an unknown key
     and each setting's wrong type are refused with one line naming it; a search with its defaults writes
     ``candidates.csv`` and ``genotype.json`` (on a score table when one can serve it, else on tiny images)."""
-    from tenas.search import check_search_config
+    from tenas.search import prepare_search
     from tests.test_table import write_table
 
     entry = STRATEGIES[name]
     entry.validate({"name": name, **entry.defaults()})
     with pytest.raises(TenasError, match=r"^strategy\.no_such_key: unknown setting"):
-        check_search_config(compose_search([*SYNTHETIC, f"strategy={name}", "+strategy.no_such_key=1"]))
+        prepare_search(compose_search([*SYNTHETIC, f"strategy={name}", "+strategy.no_such_key=1"]))
     for setting in entry.settings:
         with pytest.raises(TenasError, match=rf"^strategy\.{setting.key}: "):
             entry.validate({**entry.defaults(), setting.key: [1]})  # no setting takes a list
@@ -351,3 +355,23 @@ def test_every_strategy_runs_with_its_defaults_and_writes_the_one_table(name, tm
     assert result["strategy"] == name and json.loads((tmp_path / "run" / "genotype.json").read_text())["arch"] == result["arch"]
     frame = pd.read_csv(tmp_path / "run" / "candidates.csv")
     assert len(frame) > 0 and (result["arch"] in set(frame["arch"]) if "arch" in frame else True)
+
+
+@pytest.mark.parametrize("strategy", ["prune", "sample"])
+def test_a_run_folder_is_claimed_before_anything_is_written(tmp_path, strategy):
+    """Every strategy's folder holds one identity (search.json): a rerun with a setting its outputs depend on
+    changed (here the benchmark dataset searched for, which sets the networks' class count) is refused before
+    config.yaml is rewritten; a larger sample in the same folder is a resume, not another search."""
+    base = [*SYNTHETIC, "search.repeats=1", "ranking.proxies=[params]", f"strategy={strategy}"]
+    if strategy == "sample":
+        base.append("strategy.num_samples=3")
+    out = tmp_path / "run"
+    run_search(compose_search(base), out)
+    config = (out / "config.yaml").read_bytes()
+    assert json.loads((out / "search.json").read_text())["benchmark"] == {"dataset": None}
+    with pytest.raises(TenasError, match=r"holds a search with other settings \(benchmark differ\)"):
+        run_search(compose_search([*base, "benchmark.dataset=cifar100"]), out)
+    assert (out / "config.yaml").read_bytes() == config
+    if strategy == "sample":  # num_samples is not part of the identity: the folder's three are reused
+        grown = run_search(compose_search([*base[:-1], "strategy.num_samples=5"]), out)
+        assert grown["num_scored"] == 5 and len(RunFolder(out, "search").checkpoint().rows) == 5

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -35,6 +34,7 @@ from search_spaces.base import SearchSpace
 from tenas.errors import TenasError
 from tenas.io import atomic_write_csv
 from tenas.ranking import Ranking
+from tenas.run_folder import RunFolder
 from tenas.strategies import _evolve, _prune, _sample  # noqa: F401  the built-in strategies register themselves
 from tenas.strategies._common import ArchScorer, draw_distinct, merits, repeat_seed
 from tenas.strategies._registry import STRATEGIES, Progress, Strategy, StrategyResult, StrategyRun, register_strategy
@@ -48,29 +48,6 @@ __all__ = ["CANDIDATES", "STRATEGIES", "ArchScorer", "Strategy", "StrategyResult
            "draw_distinct", "merits", "register_strategy", "repeat_seed", "run_strategy"]
 
 
-def strategy_identity(cfg, space: SearchSpace, indicators, ranking: Ranking) -> dict:
-    """The settings a strategy's scores and choices depend on (stored as ``strategy.json``): seed, repeats,
-    dataset, the space with the settings it is built from, the ranking, each proxy's resolved protocol (the
-    space's protocol changes included) and the strategy's settings; not the device, threads, chunking or
-    size (``num_samples``, ``budget``: a run can be grown or cut in its folder); the limits and objectives."""
-    from omegaconf import OmegaConf
-
-    strategy = OmegaConf.to_container(cfg.strategy, resolve=True)
-    search = OmegaConf.to_container(cfg.search, resolve=True)
-    return {
-        "seed": int(cfg.seed),
-        "repeats": int(cfg.search.repeats),
-        "dataset": OmegaConf.to_container(cfg.dataset, resolve=True),
-        "search_space": {"name": space.name, **space.config_options(OmegaConf.to_container(cfg.search_space, resolve=True))},
-        "ranking": {"proxies": list(ranking.proxies), "aggregation": ranking.aggregation},
-        "proxy": {ind.name: getattr(getattr(ind, "recipe", None), "settings", None) for ind in indicators},
-        "scorer": OmegaConf.to_container(cfg.scorer, resolve=True) if "scorer" in cfg else {"name": "compute"},
-        "benchmark_dataset": cfg.benchmark.get("dataset"),
-        "strategy": {k: v for k, v in strategy.items() if k not in ("num_samples", "budget", "chunk_size")},
-        "search": {k: search[k] for k in ("limits", "latency", "objectives", "front_pick")},
-    }
-
-
 def strategy_settings(cfg) -> tuple[Strategy, dict]:
     """The run's strategy and its settings (besides ``name``)."""
     from omegaconf import OmegaConf
@@ -79,34 +56,30 @@ def strategy_settings(cfg) -> tuple[Strategy, dict]:
     return STRATEGIES[settings.pop("name")], settings
 
 
-def run_strategy(cfg, space: SearchSpace, indicators, ranking: Ranking, out_dir: Path, costs, limits,
-                 progress: Progress | None = None, state: Any = None) -> StrategyResult:
-    """Run ``cfg.strategy`` for :func:`tenas.search.run_search` (``costs``, ``limits``: the run's
-    :func:`tenas.costs.search_limits`; ``state``: what the strategy's ``resume`` hook found): writes
-    ``candidates.csv`` (with the benchmark's test accuracies of each architecture when ``benchmark.path``
-    is set and the rows are architectures), and for a front ``pareto.csv`` and ``pareto.png``, and
+def run_strategy(cfg, space: SearchSpace, indicators, ranking: Ranking, folder: RunFolder, costs, limits, bench=None,
+                 progress: Progress | None = None) -> StrategyResult:
+    """Run ``cfg.strategy`` for :func:`tenas.search.run_search` in ``folder`` (claimed by the search; ``costs``,
+    ``limits``: the run's :func:`tenas.costs.search_limits`): writes
+    ``candidates.csv`` (with the test accuracies of each architecture in ``bench``, the ground truth, when
+    given and the rows are architectures), and for a front ``pareto.csv`` and ``pareto.png``, and
     returns the strategy's result."""
     entry, settings = strategy_settings(cfg)
-    run = StrategyRun(space, indicators, ranking, int(cfg.search.repeats), int(cfg.seed), out_dir, progress,
-                      strategy_identity(cfg, space, indicators, ranking), costs=costs, limits=limits,
-                      objectives=tuple(cfg.search.objectives), front_pick=str(cfg.search.front_pick), cfg=cfg, state=state)
+    run = StrategyRun(space, indicators, ranking, int(cfg.search.repeats), int(cfg.seed), folder, progress, costs=costs, limits=limits,
+                      objectives=tuple(cfg.search.objectives), front_pick=str(cfg.search.front_pick), cfg=cfg)
     run.durable = not all(isinstance(ind, TableIndicator) for ind in indicators)
     try:
         result = entry(run, settings)
     except NotImplementedError as err:
         raise TenasError(str(err)) from None
     frame = result.candidates
-    if cfg.benchmark.get("path") and space.has_benchmark and "arch" in frame.columns:
-        from tenas.benchmark import load_benchmark
-
-        bench = load_benchmark(cfg.benchmark.path)
+    if bench is not None and "arch" in frame.columns:
         accuracy = {arch: bench.test_accuracy(arch) for arch in dict.fromkeys(frame["arch"])}
         table = pd.DataFrame.from_records([accuracy[a] for a in frame["arch"]]).add_suffix("_test")
         at = list(frame.columns).index("arch") + 1
         frame = pd.concat([frame.iloc[:, :at], table, frame.iloc[:, at:]], axis=1)
-    atomic_write_csv(Path(out_dir) / CANDIDATES, frame)
+    atomic_write_csv(folder.path / CANDIDATES, frame)
     if "on_front" in frame.columns:
-        write_front(frame, [o for o in run.objectives if o != "merit"], Path(out_dir))
+        write_front(frame, [o for o in run.objectives if o != "merit"], folder.path)
     return result._replace(candidates=frame)
 
 

@@ -1,11 +1,9 @@
 """What the architecture strategies share: scoring single-path alive-sets over repeats, drawing distinct
-architectures, merits over what was scored, the run folder's checkpoint, and the choice (on a Pareto front
+architectures, merits over what was scored, their rows in the run folder's checkpoint, and the choice (on a Pareto front
 with cost objectives)."""
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -13,17 +11,13 @@ import torch
 
 from search_spaces.base import AliveSet, SearchSpace
 from tenas.errors import TenasError
-from tenas.io import atomic_write_json
 from tenas.ranking import Ranking
 from tenas.schema import Setting
-from tenas.study.checkpoint import CHECKPOINT, Checkpoint
 
 log = logging.getLogger("tenas.strategies")
 
-IDENTITY = "strategy.json"
-
 #: Architectures scored per weight/input draw (a kill loses at most one chunk; no effect on scores).
-CHUNK_SIZE = Setting("chunk_size", "int", 1, default=50, hint="architectures scored per draw; no effect on scores")
+CHUNK_SIZE = Setting("chunk_size", "int", 1, default=50, hint="architectures scored per draw; no effect on scores", identity=False)
 
 
 def repeat_seed(seed: int, repeat: int) -> int:
@@ -90,26 +84,6 @@ def merits(ranking: Ranking, scores: Sequence[dict]) -> np.ndarray:
     if not scores:
         return np.zeros(0)
     return np.asarray(ranking.combined_score({p: np.array([s[p] for s in scores], dtype=np.float64) for p in ranking.proxies}), dtype=np.float64)
-
-
-def open_checkpoint(out_dir: Path, identity: dict | None, durable: bool = True) -> Checkpoint:
-    """The run folder's ``checkpoint.jsonl``, after checking (or, in a new folder, writing) its ``strategy.json``."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if identity is not None:
-        path = out_dir / IDENTITY
-        identity = json.loads(json.dumps(identity))
-        if path.exists():
-            stored = json.loads(path.read_text())
-            if stored != identity:
-                differing = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
-                raise TenasError(
-                    f"{out_dir} holds a search with other settings ({', '.join(differing)} differ); "
-                    "choose another hydra.run.dir or delete that folder to start over"
-                )
-        else:
-            atomic_write_json(path, identity)
-    return Checkpoint(out_dir / CHECKPOINT, sync=durable)
 
 
 def stored_scores(checkpoint, index: int, text: str, proxies: Sequence[str]) -> dict | None:

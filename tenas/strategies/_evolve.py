@@ -29,7 +29,7 @@ log = logging.getLogger("tenas.strategies")
 SETTINGS = (
     Setting("population_size", "int", 1, default=64, hint="architectures alive at once"),
     Setting("sample_size", "int", 1, default=10, hint="tournament size (at most population_size counts)"),
-    Setting("budget", "int", 1, default=1000, hint="distinct architectures scored, the initial population included"),
+    Setting("budget", "int", 1, default=1000, hint="distinct architectures scored, the initial population included", identity=False),
     Setting("parents", "int", 1, 2, default=1, hint="the best 1 (Real et al.) or 2 (FreeREA) of the tournament mutated"),
     Setting("crossover", "bool", default=False, hint="the two parents' crossover joins their mutations; needs parents=2"),
     CHUNK_SIZE,

@@ -3,7 +3,6 @@ given (:class:`StrategyRun`) and what it returns (:class:`StrategyResult`); see 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
 
 import pandas as pd
@@ -13,8 +12,8 @@ from search_spaces.base import AliveSet, SearchSpace
 from tenas.errors import TenasError
 from tenas.ranking import Ranking
 from tenas.schema import ABSENT, Setting
-from tenas.strategies._common import ArchScorer, open_checkpoint
-from tenas.study.checkpoint import Checkpoint
+from tenas.run_folder import Checkpoint, RunFolder
+from tenas.strategies._common import ArchScorer
 
 Progress = Callable[[str], None]
 
@@ -32,53 +31,54 @@ class StrategyResult(NamedTuple):
 @dataclass
 class StrategyRun:
     """What a strategy searches with besides its own settings: the space, the indicators and the
-    ranking, ``repeats`` per score, the seed, the run folder, a progress callback, the settings the
-    folder must hold (``identity``, stored as ``strategy.json``; ``None``: none checked), the cost
+    ranking, ``repeats`` per score, the seed, the run folder (:class:`tenas.run_folder.RunFolder`, its
+    identity already claimed: what it holds is this run's to resume from), a progress callback, the cost
     model and the limits (:mod:`tenas.costs`), the objectives (``merit`` and costs: a Pareto front) and
-    which point of the front is returned, the whole composed config (``cfg``, for a strategy configured outside ``strategy.``, as
-    pruning is by ``search.*``) and what the strategy's ``resume`` hook found in the folder."""
+    which point of the front is returned, and the whole composed config (``cfg``, for a strategy configured
+    outside ``strategy.``, as pruning is by ``search.*``)."""
 
     space: SearchSpace
     indicators: Sequence
     ranking: Ranking
     repeats: int
     seed: int
-    out_dir: Path
+    folder: RunFolder
     progress: Progress | None = None
-    identity: dict | None = None
     costs: Any = None  # tenas.costs.CostModel
     limits: Any = None  # tenas.costs.Limits (falsy: none set)
     objectives: tuple[str, ...] = ("merit",)
     front_pick: str = "knee"
     durable: bool = True  # checkpoint rows forced to disk (False for scores that cost nothing to redo: a table's)
     cfg: Any = None
-    state: Any = None
 
     def feasible(self, alive: AliveSet) -> bool:
         """Whether ``alive`` is within every limit (always, without limits)."""
         return not self.limits or self.limits.feasible(alive)
 
     def start(self, settings: dict) -> tuple[ArchScorer, Checkpoint, int]:
-        """The scorer, the run folder's checkpoint (its identity checked) and ``settings["chunk_size"]``."""
-        return ArchScorer(self.indicators, self.repeats, self.seed), open_checkpoint(self.out_dir, self.identity, self.durable), settings["chunk_size"]
+        """The scorer, the run folder's checkpoint and ``settings["chunk_size"]``."""
+        return ArchScorer(self.indicators, self.repeats, self.seed), self.folder.checkpoint(self.durable), settings["chunk_size"]
 
 
 @dataclass(frozen=True)
 class Strategy:
     """A registered strategy: its function, its settings (defaults included), a check across them
-    (``check(settings)`` raising :class:`TenasError`), whether it scores whole architectures (so a
-    score table can serve it), and ``resume(out_dir, identity)``, called before anything is written
-    into the run folder (its result is ``run.state``)."""
+    (``check(settings)`` raising :class:`TenasError`), and whether it scores whole architectures (so a
+    score table can serve it)."""
 
     name: str
     function: Callable[[StrategyRun, dict], StrategyResult]
     settings: tuple[Setting, ...] = ()
     check: Callable[[dict], None] | None = None
     table: bool = False
-    resume: Callable[[Path, dict], Any] | None = None
 
     def defaults(self) -> dict:
         return {s.key: s.default for s in self.settings}
+
+    def identity(self, settings: dict) -> dict:
+        """``settings`` less those a rerun in the run's folder may change (``Setting.identity=False``)."""
+        free = {s.key for s in self.settings if not s.identity}
+        return {k: v for k, v in settings.items() if k not in free}
 
     def validate(self, settings: dict) -> None:
         """Each setting against its rule, then the cross-setting check; an unknown key is an error."""
@@ -102,13 +102,13 @@ class Strategy:
 STRATEGIES: dict[str, Strategy] = {}
 
 
-def register_strategy(name: str, *, settings: Sequence[Setting] = (), check=None, table: bool = False, resume=None):
+def register_strategy(name: str, *, settings: Sequence[Setting] = (), check=None, table: bool = False):
     """Register the decorated ``function(run, settings) -> StrategyResult`` as ``strategy=name``."""
 
     def decorate(function):
         if name in STRATEGIES:
             raise ValueError(f"strategy {name!r} is registered already")
-        entry = Strategy(name, function, tuple(settings), check, table, resume)
+        entry = Strategy(name, function, tuple(settings), check, table)
         STRATEGIES[name] = entry
         ConfigStore.instance().store(group="strategy", name=name, node={"name": name, **entry.defaults()}, provider="tenas")
         return function

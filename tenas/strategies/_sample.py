@@ -18,7 +18,7 @@ from tenas.strategies._common import CHUNK_SIZE, architecture_fields, choose, dr
 log = logging.getLogger("tenas.strategies")
 
 
-@register_strategy("sample", settings=(Setting("num_samples", "int", 1, default=1000, hint="distinct architectures scored"), CHUNK_SIZE), table=True)
+@register_strategy("sample", settings=(Setting("num_samples", "int", 1, default=1000, hint="distinct architectures scored", identity=False), CHUNK_SIZE), table=True)
 def sample(run: StrategyRun, settings: dict) -> StrategyResult:
     """Score ``settings["num_samples"]`` distinct random architectures (``chunk_size`` at a time, each
     appended to the checkpoint) and return the highest-merit one (the first drawn on ties) and the table

@@ -20,7 +20,7 @@ from tenas.errors import TenasError
 from tenas.init import initialise
 from tenas.proxies import score
 from tenas.scoring import ScoringRecipe, to_device
-from tenas.study.checkpoint import Checkpoint
+from tenas.run_folder import Checkpoint
 
 
 def _key(value) -> str:

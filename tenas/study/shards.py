@@ -1,12 +1,12 @@
 """Splitting a study into shards and finding the shards' folders again."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from tenas.errors import TenasError
+from tenas.run_folder import RunFolder, differing
 
 
 def shard_settings(cfg: DictConfig) -> tuple[int, int, bool]:
@@ -40,27 +40,23 @@ def find_shards(shards_dir: Path, identity: dict, num_shards: int) -> list[Path]
     shards_dir = Path(shards_dir)
     found: dict[int, list[Path]] = {}
     others = []  # shard folders of other settings
-    for path in sorted(shards_dir.rglob("study.json")):
+    for path in sorted(shards_dir.rglob(RunFolder(shards_dir, "study").identity_path.name)):
         if ".submitit" in path.parts:
             continue
-        try:
-            stored = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if not isinstance(stored, dict) or not isinstance(stored.get("shard"), dict):
+        stored = RunFolder(path.parent, "study").stored_identity()
+        if stored is None or not isinstance(stored.get("shard"), dict):
             continue  # not a shard (e.g. a merge in the sweep folder)
         shard = stored.pop("shard")
         if stored == identity and shard.get("num_shards") == num_shards and shard.get("index") in range(num_shards):
             found.setdefault(int(shard["index"]), []).append(path.parent)
         else:
-            others.append((path.parent, sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
-                           + ([] if shard.get("num_shards") == num_shards else ["study.num_shards"])))
+            others.append((path.parent, differing(stored, identity) + ([] if shard.get("num_shards") == num_shards else ["study.num_shards"])))
     missing = [i for i in range(num_shards) if i not in found]
     if missing:
         hint = ""
         if others:
-            differing = sorted({k for _, keys in others for k in keys})
-            hint = f"; {len(others)} shard folder(s) there hold other settings ({', '.join(differing)} differ)"
+            keys = sorted({k for _, keys in others for k in keys})
+            hint = f"; {len(others)} shard folder(s) there hold other settings ({', '.join(keys)} differ)"
         raise TenasError(f"shard(s) {', '.join(map(str, missing))} of {num_shards} missing under {shards_dir}{hint}")
     for i, folders in found.items():
         if len(folders) > 1:
