@@ -1,6 +1,12 @@
-"""Candidate-parallel scoring on the CPU: ``compute.workers`` (see ``conf/search.yaml``).
+"""Scoring in parallel processes on the CPU: ``compute.workers`` (see ``conf/search.yaml``, ``conf/evaluate.yaml``).
 
-A :class:`ScoringPool` runs ``workers - 1`` spawned processes beside the main process. Each
+One executor, :class:`WorkerPool`, serves the search and the study: spawned processes, each set up once
+with a handler, ignoring SIGINT, their failures raised in the main process as one :class:`ScoringWorkerError`
+with the worker's traceback. A study streams its architectures through it
+(:meth:`WorkerPool.imap_unordered`, :class:`tenas.study.scoring.StudyScorer`); a search splits each
+scoring call over the main process and known workers that hold the supernets and the last weights.
+
+A search's pool (:func:`scoring_pool`) runs ``workers - 1`` spawned processes beside the main process. Each
 worker builds, once, the supernet of every proxy of the search from the same recipe and space
 (pickled to it) and sets its torch threads to the main process's (``compute.threads``). A
 :class:`ParallelIndicator` wraps the main process's :class:`tenas.scoring.ProxyIndicator`:
@@ -22,7 +28,7 @@ scores, ``candidates.csv`` and the genotype are identical to ``compute.workers=1
 the network as they found it, so the order in which one process scores its alive-sets does not
 matter). A failure in a worker is raised in the main process as one :class:`ScoringWorkerError`
 carrying the worker's traceback; the workers ignore SIGINT (a Ctrl-C reaches the main process,
-whose ``finally`` closes the pool) and are stopped by :meth:`ScoringPool.close` (also on errors:
+whose ``finally`` closes the pool) and are stopped by :meth:`WorkerPool.close` (also on errors:
 use the pool as a context manager or close it in a ``finally``).
 """
 from __future__ import annotations
@@ -35,7 +41,9 @@ import time
 import traceback
 import multiprocessing
 from multiprocessing import get_context
-from typing import Callable, Sequence
+from itertools import islice
+from multiprocessing.connection import wait
+from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 
@@ -111,19 +119,15 @@ def _load_state(net: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
             (params if kind == "p" else buffers)[name].copy_(value)
 
 
-# ----------------------------------------------------------------------------- the worker process
-def _worker_main(conn, payload: bytes, threads: int) -> None:
-    """Build the supernets, then answer ``(name, state, inputs, alive_sets)`` requests until ``None``."""
+# ----------------------------------------------------------------------------- the executor
+def _worker_main(conn, setup: Callable, args: tuple, threads: int) -> None:
+    """Set up the handler once (``setup(*args)``), then answer requests with ``handler(request)`` until ``None``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and closes the pool
     torch.set_num_threads(threads)
-    held: dict[str, dict] = {}
     try:
-        space, recipes, num_classes = pickle.loads(payload)
-        for recipe in recipes:
-            net = space.build_supernet(num_classes=num_classes, **recipe.network_options())
-            held[recipe.name] = {"recipe": recipe, "net": net, "inputs": None, "targets": None}
+        handler = setup(*args)
     except BaseException as err:  # noqa: BLE001 - reported to the main process
-        conn.send_bytes(pickle.dumps(("error", "building the supernets", f"{type(err).__name__}: {err}", traceback.format_exc()), _PICKLE))
+        conn.send_bytes(pickle.dumps(("error", "its setup", f"{type(err).__name__}: {err}", traceback.format_exc()), _PICKLE))
         conn.close()
         return
     while True:
@@ -135,46 +139,35 @@ def _worker_main(conn, payload: bytes, threads: int) -> None:
         if request is None:
             conn.close()
             return
-        name, state, data, alive_sets, first = request
-        entry, index = held[name], first
         try:
-            if state is not None:
-                _load_state(entry["net"], state)
-            if data is not None:
-                entry["inputs"], entry["targets"] = data
-            scores = []
-            for index, alive in enumerate(alive_sets, start=first):
-                with entry["net"].trying(alive):
-                    scores.append(entry["recipe"].score(entry["net"], entry["inputs"], entry["targets"]))
-            reply = ("ok", scores)
+            reply = ("ok", handler(request))
         except Exception as err:  # noqa: BLE001 - reported to the main process
-            reply = ("error", f"alive-set {index} of {name}", f"{type(err).__name__}: {err}", traceback.format_exc())
+            reply = ("error", getattr(handler, "where", "a request"), f"{type(err).__name__}: {err}", traceback.format_exc())
         conn.send_bytes(pickle.dumps(reply, _PICKLE))
 
 
-# ----------------------------------------------------------------------------- the main process
-class ScoringPool:
-    """``workers - 1`` spawned scoring processes (the main process is the first worker); see the module docstring.
+class WorkerPool:
+    """The one executor of tenas: ``processes`` spawned worker processes, each set up once by ``setup(*args)``
+    (a picklable module-level callable returning the handler that answers requests; a handler may keep a
+    ``where`` attribute naming what it is working on, for error messages) with ``threads`` torch threads.
 
-    ``recipes``: the proxies' :class:`tenas.scoring.ScoringRecipe`; ``space``: the search space the
-    supernets are built from (``space.build_supernet(num_classes=..., **recipe.network_options())``,
-    as :class:`tenas.scoring.ProxyIndicator` builds them); ``threads``: torch threads per worker
-    (default: the main process's).
-    """
+    :meth:`send` / :meth:`receive` talk to one worker (a search's candidates, split over known workers that
+    hold state: :class:`ParallelIndicator`); :meth:`imap_unordered` keeps every worker busy with a stream of
+    requests (a study's architectures). A failure in a worker is raised here as one :class:`ScoringWorkerError`
+    carrying the worker's traceback; the workers ignore SIGINT and are stopped by :meth:`close` (use the pool
+    as a context manager or close it in a ``finally``)."""
 
-    def __init__(self, recipes: Sequence, space, num_classes: int, workers: int, threads: int | None = None):
-        if workers < 2:
-            raise ValueError(f"a scoring pool needs at least 2 workers, got {workers}")
-        self.workers = int(workers)
+    def __init__(self, processes: int, setup: Callable, args: tuple = (), threads: int | None = None):
+        if processes < 1:
+            raise ValueError(f"a worker pool needs at least 1 process, got {processes}")
         self.threads = int(threads or torch.get_num_threads())
         self.processes, self.connections = [], []
         self.broken: str | None = None
-        payload = pickle.dumps((space, list(recipes), int(num_classes)), _PICKLE)
         context = get_context("spawn")
         try:
-            for k in range(1, self.workers):
+            for k in range(processes):
                 parent, child = context.Pipe()
-                process = context.Process(target=_worker_main, args=(child, payload, self.threads), name=f"tenas-scoring-{k}", daemon=True)
+                process = context.Process(target=_worker_main, args=(child, setup, tuple(args), self.threads), name=f"tenas-scoring-{k + 1}", daemon=True)
                 process.start()
                 child.close()
                 self.processes.append(process)
@@ -182,17 +175,13 @@ class ScoringPool:
         except BaseException:
             self.close()
             raise
-        log.info("scoring with %d processes (%d spawned workers), %d torch thread(s) each", self.workers, self.workers - 1, self.threads)
 
-    def __enter__(self) -> "ScoringPool":
+    def __enter__(self) -> "WorkerPool":
         return self
 
     def __exit__(self, *exc) -> bool:
         self.close()
         return False
-
-    def wrap(self, indicator) -> "ParallelIndicator":
-        return ParallelIndicator(indicator, self)
 
     def close(self) -> None:
         """Stop every worker (asked first, then terminated); safe to call more than once."""
@@ -212,55 +201,113 @@ class ScoringPool:
         self.processes, self.connections = [], []
         self.broken = self.broken or "closed"
 
-    # ------------------------------------------------------------------------- one request per worker
-    def _fail(self, k: int, what: str) -> ScoringWorkerError:
+    def _fail(self, what: str) -> ScoringWorkerError:
         self.broken = what
         return ScoringWorkerError(what)
 
-    def send(self, k: int, request: tuple) -> None:
-        """Send ``request`` to worker ``k`` (1-based)."""
+    def send(self, k: int, request) -> None:
+        """Send ``request`` to worker ``k`` (0-based)."""
         try:
-            self.connections[k - 1].send_bytes(pickle.dumps(request, _PICKLE))
+            self.connections[k].send_bytes(pickle.dumps(request, _PICKLE))
         except (OSError, ValueError):
             raise self._receive_error(k) from None
 
-    def receive(self, k: int) -> list[float]:
-        """Worker ``k``'s scores for its last request (a :class:`ScoringWorkerError` when it failed)."""
+    def receive(self, k: int):
+        """Worker ``k``'s reply to its oldest unanswered request (a :class:`ScoringWorkerError` when it failed)."""
         try:
-            reply = pickle.loads(self.connections[k - 1].recv_bytes())
+            reply = pickle.loads(self.connections[k].recv_bytes())
         except (EOFError, OSError):
             raise self._receive_error(k) from None
         if reply[0] == "ok":
             return reply[1]
         _, where, error, trace = reply
-        raise self._fail(k, f"scoring worker {k} failed on {where}: {error}\n--- worker traceback ---\n{trace.rstrip()}")
+        raise self._fail(f"scoring worker {k + 1} failed on {where}: {error}\n--- worker traceback ---\n{trace.rstrip()}")
+
+    def imap_unordered(self, requests: Iterable, in_flight: int = 2) -> Iterator:
+        """The replies to ``requests`` as they finish, ``in_flight`` requests queued at each worker."""
+        pending, busy = iter(requests), [0] * len(self.connections)
+
+        def feed(k: int) -> None:
+            for request in islice(pending, 1):
+                self.send(k, request)
+                busy[k] += 1
+
+        for k in range(len(self.connections)):
+            for _ in range(in_flight):
+                feed(k)
+        while any(busy):
+            for conn in wait([c for c, b in zip(self.connections, busy) if b]):
+                k = self.connections.index(conn)
+                reply = self.receive(k)
+                busy[k] -= 1
+                feed(k)
+                yield reply
 
     def _receive_error(self, k: int) -> ScoringWorkerError:
         """The error of a worker whose pipe broke: its last message when it left one, else its exit code."""
-        conn, process = self.connections[k - 1], self.processes[k - 1]
+        conn, process = self.connections[k], self.processes[k]
         try:
             if conn.poll(0.5):
                 reply = pickle.loads(conn.recv_bytes())
                 if reply[0] == "error":
                     _, where, error, trace = reply
-                    return self._fail(k, f"scoring worker {k} failed on {where}: {error}\n--- worker traceback ---\n{trace.rstrip()}")
+                    return self._fail(f"scoring worker {k + 1} failed on {where}: {error}\n--- worker traceback ---\n{trace.rstrip()}")
         except (EOFError, OSError):
             pass
         process.join(timeout=1.0)
-        return self._fail(k, f"scoring worker {k} exited unexpectedly (exit code {process.exitcode})")
+        return self._fail(f"scoring worker {k + 1} exited unexpectedly (exit code {process.exitcode})")
+
+
+# ----------------------------------------------------------------------------- a search's candidates
+class SupernetScorer:
+    """A search worker's handler: the supernet of every proxy built once from the same recipe and space;
+    answers ``(name, state, inputs, alive_sets, first)`` with the scores of ``alive_sets`` (``state``, the
+    supernet's weights, and ``inputs`` only when they changed since the last request)."""
+
+    def __init__(self, space, recipes, num_classes: int):
+        self.where = "building the supernets"
+        self.held = {recipe.name: {"recipe": recipe, "inputs": None, "targets": None,
+                                   "net": space.build_supernet(num_classes=num_classes, **recipe.network_options())} for recipe in recipes}
+
+    def __call__(self, request) -> list[float]:
+        name, state, data, alive_sets, first = request
+        entry = self.held[name]
+        self.where = f"alive-set {first} of {name}"
+        if state is not None:
+            _load_state(entry["net"], state)
+        if data is not None:
+            entry["inputs"], entry["targets"] = data
+        scores = []
+        for index, alive in enumerate(alive_sets, start=first):
+            self.where = f"alive-set {index} of {name}"
+            with entry["net"].trying(alive):
+                scores.append(entry["recipe"].score(entry["net"], entry["inputs"], entry["targets"]))
+        return scores
+
+
+def scoring_pool(recipes: Sequence, space, num_classes: int, workers: int, threads: int | None = None) -> WorkerPool:
+    """The pool of a search scoring with ``workers`` processes: the main process and ``workers - 1`` spawned
+    :class:`SupernetScorer` workers (their supernets built as :class:`tenas.scoring.ProxyIndicator` builds
+    them); wrap each indicator in a :class:`ParallelIndicator` over it."""
+    if workers < 2:
+        raise ValueError(f"a scoring pool needs at least 2 workers, got {workers}")
+    pool = WorkerPool(workers - 1, SupernetScorer, (space, list(recipes), int(num_classes)), threads)
+    log.info("scoring with %d processes (%d spawned workers), %d torch thread(s) each", workers, workers - 1, pool.threads)
+    return pool
 
 
 class ParallelIndicator:
-    """A :class:`tenas.scoring.ProxyIndicator` whose ``score`` is split over a :class:`ScoringPool`
+    """A :class:`tenas.scoring.ProxyIndicator` whose ``score`` is split over the main process and a :func:`scoring_pool`
     (see the module docstring); everything else is the wrapped indicator's."""
 
-    def __init__(self, indicator, pool: ScoringPool):
+    def __init__(self, indicator, pool: WorkerPool):
         self.local, self.pool = indicator, pool
         self.name = indicator.name
         self.schedule = indicator.schedule
         self.recipe = indicator.recipe
+        self.workers = len(pool.processes) + 1  # the main process scores the first chunk
         self._weights, self._inputs = 0, 0  # versions drawn in the main process
-        self._sent = [(-1, -1)] * (pool.workers - 1)  # versions each worker holds
+        self._sent = [(-1, -1)] * (self.workers - 1)  # versions each spawned worker holds
 
     def __getattr__(self, attribute):  # net, dataset, device, inputs, targets, ...
         if attribute == "local":
@@ -291,7 +338,7 @@ class ParallelIndicator:
         if self.pool.broken:
             raise ScoringWorkerError(f"the scoring pool is unusable: {self.pool.broken}")
         alive_sets = list(alive_sets)
-        parts = min(self.pool.workers, len(alive_sets))
+        parts = min(self.workers, len(alive_sets))
         if parts < 2:
             return self.local.score(alive_sets, progress)
         start, before = time.perf_counter(), self.local.seconds
@@ -304,7 +351,7 @@ class ParallelIndicator:
             if held_inputs != self._inputs:
                 data = data if data is not None else (to_cpu(self.local.inputs), to_cpu(self.local.targets))
             first, stop = chunks[k]
-            self.pool.send(k, (self.name, state if held_weights != self._weights else None,
+            self.pool.send(k - 1, (self.name, state if held_weights != self._weights else None,
                                data if held_inputs != self._inputs else None, alive_sets[first:stop], first))
             self._sent[k - 1] = (self._weights, self._inputs)
         try:
@@ -314,7 +361,7 @@ class ParallelIndicator:
             self.pool.broken = self.pool.broken or "the main process's scoring failed while workers were busy"
             raise
         for k in range(1, parts):
-            scores.extend(self.pool.receive(k))
+            scores.extend(self.pool.receive(k - 1))
         if progress:
             progress(len(alive_sets) - 1)
         self.local.seconds = before + time.perf_counter() - start  # the call's wall time (local.score counted its chunk only)

@@ -234,11 +234,11 @@ def search_identity(cfg: DictConfig, run: PreparedSearch) -> tuple[dict, dict]:
 
 
 def start_pool(cfg: DictConfig, run: PreparedSearch):
-    """A :class:`tenas.parallel.ScoringPool` of ``compute.workers`` processes (``null``: the usable cores divided
+    """A :func:`tenas.parallel.scoring_pool` of ``compute.workers`` processes (``null``: the usable cores divided
     by the torch threads, at most the alive-sets of the first round's scoring call), or ``None`` when that is
     one process (or the device is not the CPU, or scores come from a table). Its workers use the main
     process's torch threads (``compute.threads``)."""
-    from tenas.parallel import ScoringPool, max_alive_sets, resolve_workers
+    from tenas.parallel import max_alive_sets, resolve_workers, scoring_pool
 
     if run.dataset is None or cfg.compute.candidate_batch > 1:  # a table; batched candidates run in one process
         return None
@@ -246,7 +246,7 @@ def start_pool(cfg: DictConfig, run: PreparedSearch):
     workers = resolve_workers(cfg.compute.get("workers"), run.device, max_alive_sets(alive), torch.get_num_threads())
     if workers < 2:
         return None
-    return ScoringPool(run.recipes, run.space, run.dataset.num_classes, workers, torch.get_num_threads())
+    return scoring_pool(run.recipes, run.space, run.dataset.num_classes, workers, torch.get_num_threads())
 
 
 def run_search(cfg: DictConfig, out_dir: Path) -> dict:
@@ -264,7 +264,9 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
 
     pool = start_pool(cfg, run)
     if pool is not None:
-        indicators = [pool.wrap(ind) for ind in indicators]
+        from tenas.parallel import ParallelIndicator
+
+        indicators = [ParallelIndicator(ind, pool) for ind in indicators]
     progress = Progress()
     try:
         found = run_strategy(cfg, space, indicators, ranking, folder, run.costs, run.limits, run.bench, progress)  # writes candidates.csv

@@ -8,10 +8,9 @@ from hydra import compose, initialize_config_dir
 
 from tenas import CONF_DIR
 from tenas.errors import TenasError
-from tenas.parallel import ScoringWorkerError, resolve_workers, split
+from tenas.parallel import ScoringWorkerError, WorkerPool, resolve_workers, split
 from tenas.proxies import PROXIES, register_proxy
-from tenas.search import run_search
-from tenas.search import prepare_search
+from tenas.search import prepare_search, run_search
 from tests.conftest import REPO
 from tests.threads import single_thread  # noqa: F401  (autouse: one torch thread)
 
@@ -105,3 +104,39 @@ def test_worker_count_resolution():
     assert resolve_workers(None, "cpu", threads=1024) == 1  # the cores // threads per worker
     assert resolve_workers(4, "cuda") == 1  # CPU only
     assert split(7, 3) == [(0, 2), (2, 4), (4, 7)] and split(2, 2) == [(0, 1), (1, 2)] and split(25, 2) == [(0, 12), (12, 25)]
+
+
+class Scaler:
+    """A worker handler for the executor's own test: ``x -> factor * x`` with the worker's torch threads; 7 fails."""
+
+    def __init__(self, factor):
+        self.factor, self.where = factor, "nothing yet"
+
+    def __call__(self, x):
+        self.where = f"item {x}"
+        if x == 7:
+            raise ValueError("seven")
+        return self.factor * x, torch.get_num_threads(), multiprocessing.current_process().name
+
+
+def test_the_executor_streams_requests_over_its_workers_and_reports_a_failure_with_its_traceback():
+    with WorkerPool(2, Scaler, (3,), threads=1) as pool:
+        replies = list(pool.imap_unordered([x for x in range(20) if x != 7]))
+        assert sorted(r[0] for r in replies) == [3 * x for x in range(20) if x != 7]  # each answered once
+        assert {r[1] for r in replies} == {1} and {r[2] for r in replies} == {"tenas-scoring-1", "tenas-scoring-2"}
+        with pytest.raises(ScoringWorkerError, match=r"scoring worker \d failed on item 7: ValueError: seven\n--- worker traceback ---\n") as caught:
+            list(pool.imap_unordered(range(10)))
+        assert 'raise ValueError("seven")' in str(caught.value)
+    assert not multiprocessing.active_children()
+
+
+def test_a_study_worker_error_names_the_architecture(failing_proxy, tmp_path, fake_nb201_csv):
+    from tests.test_evaluate import compose_study
+    from tenas.evaluate import run_study
+
+    cfg = compose_study(["dataset=synthetic", "dataset.num_samples=32", "dataset.image_size=16", f"benchmark.path={fake_nb201_csv}",
+                         "study.num_archs=4", "study.proxies=[fails_in_a_worker]", "+proxy.fails_in_a_worker.inputs.batch_size=4",
+                         "compute.workers=2", "compute.threads=1"])
+    with pytest.raises(ScoringWorkerError, match=r"scoring worker \d failed on architecture \d+ \(\|.*\|\): RuntimeError: boom in a worker"):
+        run_study(cfg, tmp_path / "study")
+    assert not multiprocessing.active_children()

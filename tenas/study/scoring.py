@@ -6,10 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from itertools import islice
-from multiprocessing import get_context
 
 import numpy as np
 import torch
@@ -120,23 +117,30 @@ def build_plan(cfg: DictConfig, recipes, dataset, device: torch.device) -> Scori
     return ScoringPlan(int(cfg.seed), tuple(recipes), int(cfg.study.repeats), dataset.num_classes, inputs, str(device))
 
 
-_WORKER_PLAN: ScoringPlan | None = None
+class StudyScorer:
+    """A study worker's handler (:class:`tenas.parallel.WorkerPool`): answers ``(index, arch)`` with its row.
+    The plan's proxies are registered in the worker as they are in the main process (a proxy registered by
+    the user's own code, outside tenas, included)."""
 
+    def __init__(self, plan: ScoringPlan):
+        from tenas.proxies import PROXIES
 
-def _init_worker(plan: ScoringPlan, threads: int) -> None:
-    global _WORKER_PLAN
-    torch.set_num_threads(threads)
-    _WORKER_PLAN = plan
+        for recipe in plan.recipes:
+            PROXIES.setdefault(recipe.name, recipe.proxy)
+        self.plan, self.where = plan, "no architecture yet"
 
-
-def _score_in_worker(index: int, arch: str) -> dict:
-    return score_architecture(_WORKER_PLAN, index, arch)
+    def __call__(self, request: tuple[int, str]) -> dict:
+        index, arch = request
+        self.where = f"architecture {index} ({arch})"
+        return score_architecture(self.plan, index, arch)
 
 
 def score_all(plan: ScoringPlan, todo, checkpoint: Checkpoint, workers: int, threads: int, total: int) -> None:
     """Score the ``(index, arch)`` pairs of ``todo`` in ``workers`` processes of ``threads`` torch threads each
     (``compute.workers``, ``compute.threads``; one: in this process), appending each finished row to ``checkpoint``."""
     from tqdm import tqdm
+
+    from tenas.parallel import WorkerPool
 
     bar = tqdm(total=total, initial=total - len(todo), unit="arch", desc="scoring", dynamic_ncols=True, file=sys.stderr)
     try:
@@ -145,20 +149,9 @@ def score_all(plan: ScoringPlan, todo, checkpoint: Checkpoint, workers: int, thr
                 checkpoint.append(score_architecture(plan, index, arch))
                 bar.update()
             return
-        context = get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(plan, threads)) as pool:
-            pending = iter(todo)
-            running = {pool.submit(_score_in_worker, i, a) for i, a in islice(pending, 2 * workers)}
-            try:
-                while running:
-                    done, running = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        checkpoint.append(future.result())
-                        bar.update()
-                    running |= {pool.submit(_score_in_worker, i, a) for i, a in islice(pending, len(done))}
-            except BaseException:
-                for future in running:
-                    future.cancel()
-                raise
+        with WorkerPool(workers, StudyScorer, (plan,), threads) as pool:
+            for row in pool.imap_unordered(todo):
+                checkpoint.append(row)
+                bar.update()
     finally:
         bar.close()
