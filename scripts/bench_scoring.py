@@ -35,7 +35,8 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 
 from tenas.benchmark import load_benchmark  # noqa: E402
 from tenas.data import build_dataset  # noqa: E402
-from tenas.evaluate import sample_architectures, study_recipes  # noqa: E402
+from tenas.evaluate import sample_architectures  # noqa: E402
+from tenas.study.settings import study_recipes  # noqa: E402
 from tenas.init import initialise  # noqa: E402
 from tenas.proxies._common import logits  # noqa: E402
 from tenas.ranking import list_rankings  # noqa: E402

@@ -34,7 +34,8 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from tenas.benchmark import DATASETS, load_benchmark  # noqa: E402
 from tenas.data import build_dataset  # noqa: E402
-from tenas.evaluate import sample_architectures, study_recipes  # noqa: E402
+from tenas.evaluate import sample_architectures  # noqa: E402
+from tenas.study.settings import study_recipes  # noqa: E402
 from tenas.study.correlation import rank_correlations  # noqa: E402
 from tenas.study.scoring import build_plan, score_architecture  # noqa: E402
 

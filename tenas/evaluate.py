@@ -53,15 +53,13 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from tenas.benchmark import DATASETS, load_benchmark
-from search_spaces.nasbench201 import NASBench201Space
-from tenas.data import benchmark_dataset_name, build_dataset, search_dataset
+from tenas.benchmark import DATASETS
+from tenas.data import benchmark_dataset_name
 from tenas.cli import main_or_exit, resolve_device, run_or_exit
 from tenas.errors import TenasError
 from tenas.io import atomic_write_csv, atomic_write_json
-from tenas.ranking import Ranking, ranking_from_config
-from tenas.scoring import ScoringRecipe
-from tenas.study.settings import check_study_config
+from tenas.ranking import Ranking
+from tenas.study.settings import PreparedStudy, prepare_study
 from tenas.run_folder import RunFolder
 from tenas.study.correlation import rank_correlations
 from tenas.study.plots import save_scatter
@@ -71,37 +69,6 @@ from tenas.study.shards import find_shards, shard_settings, shard_slice
 log = logging.getLogger("tenas.evaluate")
 
 RANKING = "ranking"
-
-
-def study_ranking(cfg: DictConfig) -> Ranking | None:
-    """The run's ``ranking`` (none unless ``ranking=NAME`` is given)."""
-    if cfg.get("ranking") is None:
-        return None
-    try:
-        return ranking_from_config(cfg.ranking)
-    except ValueError as err:
-        raise TenasError(f"ranking: {err}") from None
-
-
-def study_proxies(cfg: DictConfig) -> list[str]:
-    """``study.proxies``, then the ranking's proxies that it does not name."""
-    names = list(cfg.study.proxies)
-    ranking = study_ranking(cfg)
-    return names + [p for p in (ranking.proxies if ranking else ()) if p not in names]
-
-
-def study_recipes(cfg: DictConfig) -> tuple[ScoringRecipe, ...]:
-    """The protocol of each proxy of the study: ``conf/proxy/<name>.yaml``, then the ranking's
-    ``ranking.proxy.<name>`` (with ``ranking=NAME``), then the run's ``proxy.<name>``."""
-    names = study_proxies(cfg)
-    if not names:
-        raise TenasError("study.proxies is empty: name at least one registered proxy (e.g. [ntk])")
-    sections = [cfg.ranking.get("proxy") if cfg.get("ranking") is not None else None, cfg.get("proxy")]
-    layers = [OmegaConf.to_container(section, resolve=True) if section else {} for section in sections]
-    try:
-        return tuple(ScoringRecipe.load(name, *(layer.get(name) for layer in layers)) for name in names)
-    except ValueError as err:
-        raise TenasError(f"study.proxies: {err}") from None
 
 
 def sample_architectures(archs: list[str], num_archs: int, seed: int) -> list[tuple[int, str]]:
@@ -117,7 +84,7 @@ def sample_architectures(archs: list[str], num_archs: int, seed: int) -> list[tu
 
 
 def study_identity(cfg: DictConfig, recipes) -> dict:
-    """The settings a study's scores depend on (``recipes``: its proxies' protocols, :func:`study_recipes`):
+    """The settings a study's scores depend on (``recipes``: its proxies' protocols, :func:`tenas.study.settings.study_recipes`):
     not the device, workers, threads or chunking, and
     not ``study.num_archs`` (a score does not depend on the sample size, and a larger sample
     starts with the smaller one, so a study can be grown or cut in its folder). A shard's
@@ -153,13 +120,11 @@ def run_study(cfg: DictConfig, out_dir: Path, shards_dir: Path | None = None) ->
     ``study.merge=true`` it scores nothing and merges the shard folders found under
     ``shards_dir`` (the sweep of the shards) into the unsharded study in ``out_dir``.
     """
-    check_study_config(cfg)  # every setting, file and name, before any work or output
+    study = prepare_study(cfg)  # every setting, file and name, before any work or output
     out_dir = Path(out_dir)
     shard, num_shards, merge = shard_settings(cfg)
-    if not cfg.benchmark.get("path"):
-        raise TenasError("a study needs ground truth: benchmark.path=FILE (NAS-Bench-201 .pth or CSV table)")
     if merge:
-        return merge_shards(cfg, out_dir, shards_dir)
+        return merge_shards(cfg, study, out_dir, shards_dir)
     workers = max(1, int(cfg.compute.workers))
     # default: this process's thread budget (torch's, which follows OMP_NUM_THREADS, e.g. as a
     # joblib sweep job) shared among the workers
@@ -167,17 +132,12 @@ def run_study(cfg: DictConfig, out_dir: Path, shards_dir: Path | None = None) ->
     if workers == 1:
         torch.set_num_threads(threads)
     device = resolve_device(str(cfg.device))
-    bench = load_benchmark(cfg.benchmark.path)
+    bench, ranking, recipes = study.bench, study.ranking, study.recipes
     sample = sample_architectures(bench.archs(), int(cfg.study.num_archs), int(cfg.seed))
     if num_shards > len(sample):
         raise TenasError(f"study.num_shards: got {num_shards}; allowed: at most the {len(sample)} architectures of the sample")
     sample = shard_slice(sample, shard, num_shards)
-    ranking = study_ranking(cfg)
-    recipes = study_recipes(cfg)
-    dataset, target, note = search_dataset(cfg, NASBench201Space(), build_dataset(cfg.dataset))
-    if note:
-        log.warning("%s", note)
-    plan = build_plan(cfg, recipes, dataset, device)
+    plan = build_plan(cfg, recipes, study.dataset, device)
     identity = study_identity(cfg, recipes)
     checkpoint = claim_folder(cfg, out_dir, identity).checkpoint()
     todo = [(i, a) for i, a in sample if i not in checkpoint.rows]
@@ -227,13 +187,11 @@ def finish_study(out_dir: Path, rows: list[dict], bench, identity: dict, proxies
     return result
 
 
-def merge_shards(cfg: DictConfig, out_dir: Path, shards_dir: Path | None) -> dict:
+def merge_shards(cfg: DictConfig, study: PreparedStudy, out_dir: Path, shards_dir: Path | None) -> dict:
     """Merge the ``study.num_shards`` shard folders under ``shards_dir`` into the unsharded study in ``out_dir``."""
     _, num_shards, _ = shard_settings(cfg)
-    bench = load_benchmark(cfg.benchmark.path)
+    bench, ranking, recipes = study.bench, study.ranking, study.recipes
     sample = sample_architectures(bench.archs(), int(cfg.study.num_archs), int(cfg.seed))
-    ranking = study_ranking(cfg)
-    recipes = study_recipes(cfg)
     identity = study_identity(cfg, recipes)  # the unsharded study's
     folders = find_shards(shards_dir, identity, num_shards)
     rows: dict[int, dict] = {}

@@ -235,11 +235,11 @@ def test_cuda_without_cuda_is_refused_before_any_work(tmp_path):
 def test_good_settings_pass_the_checks_quickly(tmp_path):
     """The defaults with small data pass every check, in seconds (no search is run)."""
     from tenas.search import prepare_search
-    from tenas.study.settings import check_study_config
+    from tenas.study.settings import prepare_study
     from tenas.train import check_train_config
 
     files = make_files(tmp_path)
-    for entry, check in (("search", prepare_search), ("study", check_study_config), ("train", check_train_config)):
+    for entry, check in (("search", prepare_search), ("study", prepare_study), ("train", check_train_config)):
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name=ENTRY[entry][0], overrides=overrides_for(entry, [], tmp_path, files))
         t0 = time.perf_counter()

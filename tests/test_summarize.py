@@ -12,7 +12,8 @@ from hydra import compose, initialize_config_dir
 
 from search_spaces import get_space, list_spaces
 from tenas import CONF_DIR
-from tenas.evaluate import study_identity, study_recipes
+from tenas.evaluate import study_identity
+from tenas.study.settings import study_recipes
 from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))

@@ -1,17 +1,23 @@
 """The settings of a correlation study (``python -m tenas.evaluate``), checked before it scores or writes anything."""
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+from typing import Any
+
 from omegaconf import DictConfig
 
 from search_spaces.nasbench201 import NASBench201Space
 from tenas.benchmark import check_benchmark
-from tenas.data import BENCHMARK_DATASETS
-from tenas.data.settings import check_search_dataset
+from tenas.data import BENCHMARK_DATASETS, search_dataset
+from tenas.data.settings import check_dataset
 from tenas.errors import TenasError
-from tenas.ranking import AGGREGATIONS
+from tenas.ranking import AGGREGATIONS, Ranking, ranking_from_config
 from tenas.protocols import check_recipe_on, load_recipes
 from tenas.schema import ABSENT, COMMON, Setting, check_device, check_known_keys, check_strategy, check_table, lookup
 from tenas.study.scoring import study_network
+
+log = logging.getLogger("tenas.evaluate")
 
 
 #: A study's ranking, when it names one (``ranking=...``).
@@ -35,8 +41,35 @@ STUDY = COMMON + (
 )
 
 
-def check_study_config(cfg: DictConfig) -> None:
-    """Everything ``tenas.evaluate`` reads, checked before it scores or writes anything."""
+def study_recipes(cfg: DictConfig) -> tuple:
+    """The protocol of each proxy of the study (``study.proxies``, then the ranking's that it does not name):
+    ``conf/proxy/<name>.yaml``, then the ranking's ``ranking.proxy.<name>`` (with ``ranking=NAME``), then the
+    run's ``proxy.<name>``; checked by the protocol tables (:func:`tenas.protocols.load_recipes`)."""
+    ranking = lookup(cfg, "ranking")
+    names = list(lookup(cfg, "study.proxies"))
+    if ranking not in (None, ABSENT):
+        check_table(cfg, RANKING)
+        names += [p for p in lookup(cfg, "ranking.proxies") if p not in names]
+    key = "study.proxies" if ranking in (None, ABSENT) else "study.proxies/ranking.proxies"
+    return tuple(load_recipes(list(dict.fromkeys(names)), key, {
+        "ranking.proxy": lookup(cfg, "ranking.proxy") if isinstance(ranking, dict) else ABSENT, "proxy": lookup(cfg, "proxy"),
+    }))
+
+
+@dataclass
+class PreparedStudy:
+    """A study's objects, built from its config by :func:`prepare_study` (building them is checking them)."""
+
+    recipes: tuple
+    ranking: Ranking | None  # ranking=NAME, scored beside the proxies
+    bench: Any  # the ground truth (benchmark.path)
+    dataset: Any  # the inputs, for the benchmark dataset ``target``
+    target: str
+
+
+def prepare_study(cfg: DictConfig) -> PreparedStudy:
+    """Everything ``tenas.evaluate`` reads, checked by building what the study runs with (the recipes, the
+    ranking, the benchmark, the dataset, each proxy's network), before it scores or writes anything."""
     check_table(cfg, STUDY)
     for section in ("study", "compute", "benchmark"):
         check_known_keys(cfg, section, "evaluate")
@@ -45,20 +78,21 @@ def check_study_config(cfg: DictConfig) -> None:
         raise TenasError(f"study.shard: got {lookup(cfg, 'study.shard')}; allowed: 0 to {shards - 1} (study.num_shards={shards})")
     check_device(cfg)
     check_strategy(cfg)
-    ranking = lookup(cfg, "ranking")
-    names = list(lookup(cfg, "study.proxies"))
-    if ranking not in (None, ABSENT):
-        check_table(cfg, RANKING)
-        names += [p for p in lookup(cfg, "ranking.proxies") if p not in names]
-    key = "study.proxies" if ranking in (None, ABSENT) else "study.proxies/ranking.proxies"
-    recipes = load_recipes(list(dict.fromkeys(names)), key, {
-        "ranking.proxy": lookup(cfg, "ranking.proxy") if isinstance(ranking, dict) else ABSENT, "proxy": lookup(cfg, "proxy"),
-    })
-    check_benchmark(lookup(cfg, "benchmark.path"))
-    dataset = check_search_dataset(cfg, NASBench201Space())
+    recipes = study_recipes(cfg)
+    ranking = None
+    if lookup(cfg, "ranking") not in (None, ABSENT):
+        try:
+            ranking = ranking_from_config(cfg.ranking)
+        except ValueError as err:
+            raise TenasError(f"ranking: {err}") from None
+    bench = check_benchmark(lookup(cfg, "benchmark.path"))
+    dataset, target, note = search_dataset(cfg, NASBench201Space(), check_dataset(cfg))
+    if note:
+        log.warning("%s", note)
     for recipe in recipes:
         try:
             net = study_network(recipe, dataset.num_classes)
         except (TypeError, ValueError, RuntimeError) as err:
             raise TenasError(f"proxy.{recipe.name}.network: {' '.join(str(err).split())[:200]}") from None
         check_recipe_on(recipe, net, dataset)
+    return PreparedStudy(recipes, ranking, bench, dataset, target)
