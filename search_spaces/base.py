@@ -238,7 +238,8 @@ def cross_genes(first: AliveSet, second: AliveSet, genes: list[tuple[str, list[i
     """Uniform crossover over ``genes`` (``(cell type, edges)`` groups copied whole from one parent): the first
     of ``tries`` draws that differs from both parents, ``None`` when the parents differ in fewer than two genes
     (every child is then one of them) or no draw differs."""
-    differing = [g for g in genes if not torch.equal(first.masks[g[0]][g[1]], second.masks[g[0]][g[1]])]
+    rows = {cell: (first.masks[cell].tolist(), second.masks[cell].tolist()) for cell in {cell for cell, _ in genes}}  # plain lists: fast
+    differing = [(cell, edges) for cell, edges in genes if any(rows[cell][0][e] != rows[cell][1][e] for e in edges)]
     if len(differing) < 2:
         return None
     for _ in range(tries):

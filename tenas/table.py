@@ -58,6 +58,7 @@ class ScoreTable:
     def __init__(self, frame: pd.DataFrame, path: Path, protocol: dict | None = None):
         self.frame, self.path, self.protocol = frame, Path(path), protocol
         self.rows = {arch: i for i, arch in enumerate(frame["arch"])}
+        self._columns: dict[str, np.ndarray] = {}  # each proxy's scores as floats, read once
 
     @classmethod
     def load(cls, path, dataset: str | None = None) -> "ScoreTable":
@@ -102,8 +103,10 @@ class ScoreTable:
                              f"{absent[0]} among them; a search on a table needs the whole space")
 
     def scores(self, proxy: str, archs: Sequence[str]) -> list[float]:
-        column = self.frame[proxy].to_numpy(dtype=np.float64)
-        return [float(column[self.rows[a]]) for a in archs]
+        column = self._columns.get(proxy)
+        if column is None:
+            column = self._columns[proxy] = self.frame[proxy].to_numpy(dtype=np.float64)
+        return column[[self.rows[a] for a in archs]].tolist()
 
 
 class TableIndicator:

@@ -1,6 +1,8 @@
 """NAS-Bench-201: 5 ops on the 6 edges of a 4-node cell."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 from search_spaces.base import AliveSet, SearchSpace, cross_genes, register_space
@@ -29,15 +31,15 @@ class NASBench201Space(SearchSpace):
         return NB201Network(C=self.C if C is None else C, N=self.N if N is None else N, num_classes=num_classes, stem=stem, fused=True)
 
     def genotype(self, alive: AliveSet) -> str:
-        return format_arch(OP_NAMES[i] for i in self._op_indices(alive))
+        return _arch_of(tuple(self._op_indices(alive)))
 
     @staticmethod
     def _op_indices(alive: AliveSet) -> list[int]:
         """The op index of each edge of a single-path alive-set; ValueError while an edge holds more than one."""
         rows = alive.masks[CELL].tolist()  # plain lists: a search on a score table calls this per child
-        if any(sum(row) != 1 for row in rows):
-            raise ValueError("the alive-set still has more than one op on some edge: the search is not done")
-        return [row.index(True) for row in rows]
+        if sum(map(sum, rows)) == len(rows) and all(True in row for row in rows):  # one op on every edge
+            return [row.index(True) for row in rows]
+        raise ValueError("the alive-set still has more than one op on some edge: the search is not done")
 
     def alive_set_for(self, arch: str) -> AliveSet:
         ops = parse_arch(arch)
@@ -48,9 +50,7 @@ class NASBench201Space(SearchSpace):
         return alive
 
     def _single_path(self, ops) -> AliveSet:
-        masks = torch.zeros(len(EDGES), len(OP_NAMES), dtype=torch.bool)
-        masks[torch.arange(len(EDGES)), torch.as_tensor(list(ops))] = True
-        return AliveSet(OP_NAMES, {CELL: masks})
+        return AliveSet(OP_NAMES, {CELL: _ONE_HOT[list(ops)]})  # a new tensor (indexing copies)
 
     def random_single_path(self, generator: torch.Generator) -> AliveSet:
         """A uniformly random op (any of the 5, ``none`` included) on each edge: uniform over the 15,625 cells."""
@@ -106,3 +106,12 @@ class NASBench201Space(SearchSpace):
 
 
 __all__ = ["NASBench201Space", "NB201Network", "network_for_arch", "parse_arch", "format_arch", "OP_NAMES", "OPS", "EDGES"]
+
+
+_ONE_HOT = torch.eye(len(OP_NAMES), dtype=torch.bool)  # row i: op i alone
+
+
+@lru_cache(maxsize=None)
+def _arch_of(op_indices: tuple[int, ...]) -> str:
+    """The architecture string of six op indices (at most 5^6 of them: a search on a table asks per child)."""
+    return format_arch(OP_NAMES[i] for i in op_indices)

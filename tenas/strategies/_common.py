@@ -4,6 +4,7 @@ with cost objectives)."""
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -20,6 +21,7 @@ log = logging.getLogger("tenas.strategies")
 CHUNK_SIZE = Setting("chunk_size", "int", 1, default=50, hint="architectures scored per draw; no effect on scores", identity=False)
 
 
+@lru_cache(maxsize=1024)
 def repeat_seed(seed: int, repeat: int) -> int:
     """The seed of repeat ``repeat``'s weights and inputs (the same for every architecture and indicator)."""
     return int(np.random.SeedSequence([int(seed), int(repeat)]).generate_state(1, dtype=np.uint64)[0] >> 1)
