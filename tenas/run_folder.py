@@ -1,13 +1,13 @@
 """A run's folder (``hydra.run.dir``): whose it is, what it resumes from, what it writes.
 
 Every run of tenas, a search of any strategy, a study, a shard of one or their merge, keeps in its folder
-the settings its outputs depend on, its *identity* (``search.json``, ``study.json``). Rerunning the same
+the settings its outputs depend on, its *identity* (``search.json``, ``study.json``, ``training.json``). Rerunning the same
 command with the same folder resumes the run: :meth:`RunFolder.claim` refuses, before anything is
 written, a folder that holds a run with other settings, naming the settings that differ, and writes the
 identity and the resolved ``config.yaml`` into a new one. A run resumes from its folder's checkpoint
 (:meth:`RunFolder.checkpoint`: ``checkpoint.jsonl``, a row per finished architecture; searches over whole
 architectures and studies) or state (:meth:`RunFolder.save_state`: ``state.pt``, pruning's rounds and
-generator), and writes every output atomically (a reader sees the old file or the new one)."""
+generator; retraining's model and optimiser), and writes every output atomically (a reader sees the old file or the new one)."""
 from __future__ import annotations
 
 import io
@@ -65,6 +65,11 @@ class RunFolder:
         if config_yaml is not None:
             atomic_write_text(self.path / CONFIG, config_yaml)
 
+    def start_over(self) -> None:
+        """Forget the run the folder holds (its identity, checkpoint and state), for a run told not to resume."""
+        for name in (self.identity_path.name, CHECKPOINT, STATE):
+            (self.path / name).unlink(missing_ok=True)
+
     def checkpoint(self, durable: bool = True, read_only: bool = False) -> "Checkpoint":
         return Checkpoint(self.path / CHECKPOINT, read_only=read_only, sync=durable)
 
@@ -76,15 +81,15 @@ class RunFolder:
         torch.save(state, buffer)
         atomic_write_bytes(self.path / STATE, buffer.getvalue())
 
-    def load_state(self) -> dict | None:
-        """The dict :meth:`save_state` saved last (``None``: none)."""
+    def load_state(self, map_location=None) -> dict | None:
+        """The dict :meth:`save_state` saved last (``None``: none), its tensors on ``map_location`` (torch.load's)."""
         import torch
 
         path = self.path / STATE
         if not path.is_file():
             return None
         try:
-            state = torch.load(path, weights_only=False)
+            state = torch.load(path, map_location=map_location, weights_only=False)
         except Exception as err:  # a file that is not a state of this version
             raise TenasError(f"{path}: not a run state tenas can read ({type(err).__name__}); delete it to start over") from None
         if not isinstance(state, dict):

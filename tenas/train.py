@@ -1,17 +1,19 @@
 """``python -m tenas.train genotype=PATH``: retrain a searched architecture with its space's recipe (``conf/train.yaml``).
 
-The run directory receives ``config.yaml`` (resolved), ``checkpoint.pt`` (model,
-optimiser and RNG states; a rerun in the same directory continues from it),
+The run directory (:class:`tenas.run_folder.RunFolder`) receives ``config.yaml`` (resolved), ``training.json``
+(the identity: genotype, recipe, dataset, seed), ``state.pt`` (model, optimiser and RNG states; a rerun in the
+same directory continues from it, one of other settings is refused),
 ``train_log.csv`` (one row per step) and ``results.json`` (params, FLOPs, final
 test accuracy). All files are written atomically.
 """
 from __future__ import annotations
 
-import io
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import hydra
 import pandas as pd
@@ -20,11 +22,11 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from tenas.complexity import count_flops, count_parameters
-from tenas.data import build_dataset
 from tenas.cli import main_or_exit, resolve_device, run_or_exit
 from tenas.errors import TenasError
 from tenas.export import read_genotype_file, resolve_recipe
-from tenas.io import atomic_write_bytes, atomic_write_csv, atomic_write_json, atomic_write_text
+from tenas.io import atomic_write_csv, atomic_write_json
+from tenas.run_folder import RunFolder
 from tenas.data.settings import check_dataset
 from tenas.schema import COMMON, Setting, check_device, check_known_keys, check_names, check_strategy, check_table, lookup
 
@@ -67,8 +69,19 @@ RECIPE = (
 )
 
 
-def check_train_config(cfg: DictConfig) -> None:
-    """Everything ``tenas.train`` reads, checked before it trains or writes anything."""
+@dataclass
+class PreparedTraining:
+    """A training run's objects, built from its config by :func:`prepare_training` (building them is checking them)."""
+
+    arch: Any  # tenas.export.Architecture
+    recipe: dict
+    train_data: Any
+    test_data: Any  # None: an .npz without test_path
+
+
+def prepare_training(cfg: DictConfig) -> PreparedTraining:
+    """Everything ``tenas.train`` reads, checked by building what it trains with (the genotype read, its recipe
+    resolved, the datasets built), before it trains or writes anything."""
     check_table(cfg, TRAIN)
     check_known_keys(cfg, "trainer", "train")
     check_device(cfg)
@@ -86,12 +99,12 @@ def check_train_config(cfg: DictConfig) -> None:
     except TenasError as err:
         raise TenasError(f"genotype: {err}") from None
     try:
-        resolve_recipe(cfg, arch)
+        recipe = resolve_recipe(cfg, arch)
     except TenasError as err:
         raise TenasError(f"recipe: {err}") from None
-    check_dataset(cfg, "train")
-    if cfg.dataset.name != "npz" or cfg.dataset.get("test_path"):
-        check_dataset(cfg, "test")
+    train_data = check_dataset(cfg, "train")
+    test_data = check_dataset(cfg, "test") if cfg.dataset.name != "npz" or cfg.dataset.get("test_path") else None
+    return PreparedTraining(arch, recipe, train_data, test_data)
 
 
 def cutout(x: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
@@ -154,28 +167,21 @@ def _restore_rng_states(state: dict, augment: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda_rng"])
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
 def run_training(cfg: DictConfig, out_dir: Path) -> dict:
     """Train the genotype of ``cfg.genotype`` and write the run's outputs into ``out_dir``; returns results.json."""
-    check_train_config(cfg)  # every setting, file and name, before any work or output
     if OmegaConf.is_missing(cfg, "genotype"):
         raise TenasError("genotype=PATH is required: a search's genotype.json (or a file holding a DARTS Genotype(...) or NB201 string)")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    run = prepare_training(cfg)  # every setting, file and name, before any work or output
+    arch, recipe, train_data, test_data = run.arch, run.recipe, run.train_data, run.test_data
+    folder = RunFolder(out_dir, "training")
+    identity = {"genotype": arch.text(), "recipe": recipe, "dataset": OmegaConf.to_container(cfg.dataset, resolve=True), "seed": int(cfg.seed)}
+    if not cfg.resume:
+        folder.start_over()
+    folder.claim(identity, OmegaConf.to_yaml(cfg, resolve=True))  # a folder of another training refused
+    out_dir = folder.path
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     device = resolve_device(str(cfg.device))
-    arch = read_genotype_file(cfg.genotype)
-    recipe = resolve_recipe(cfg, arch)
-    train_data = build_dataset(cfg.dataset)
-    has_test = cfg.dataset.name != "npz" or bool(cfg.dataset.get("test_path"))
-    test_data = build_dataset(cfg.dataset, split="test") if has_test else None
     model = arch.space.network(arch.genotype, train_data.num_classes, auxiliary=recipe["auxiliary_weight"] > 0, **recipe["network"]).to(device)
     params, flops = count_parameters(model), count_flops(model, train_data.image_shape, device)
     log.info("%s: %.3fM parameters, %.1fM FLOPs (multiply-adds) at %s; recipe %s", arch.text(), params / 1e6, flops / 1e6, train_data.image_shape, recipe["name"])
@@ -187,16 +193,13 @@ def run_training(cfg: DictConfig, out_dir: Path) -> dict:
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe["lr"], momentum=recipe["momentum"], nesterov=recipe["nesterov"], weight_decay=recipe["weight_decay"])
     augment = torch.Generator().manual_seed(int(cfg.seed))
     step, rows = 0, []
-    checkpoint = out_dir / "checkpoint.pt"
-    if cfg.resume and checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        if state["genotype"] != arch.text():
-            raise TenasError(f"{checkpoint} belongs to another genotype ({state['genotype'][:60]}...); use a new run dir")
+    state = folder.load_state(map_location=device)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         _restore_rng_states(state, augment)
         step, rows = state["step"], state["log"]
-        log.info("resumed from %s at step %d", checkpoint, step)
+        log.info("resumed from %s at step %d", folder.path, step)
 
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=recipe["label_smoothing"])
     order, order_epoch = None, -1
@@ -218,8 +221,7 @@ def run_training(cfg: DictConfig, out_dir: Path) -> dict:
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.4f}")
         if step % int(cfg.trainer.checkpoint_every) == 0 or step % steps_per_epoch == 0 or step == stop:
-            _save_checkpoint(checkpoint, {"step": step, "genotype": arch.text(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                          "log": rows, **_rng_states(augment)})
+            folder.save_state({"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "log": rows, **_rng_states(augment)})
             atomic_write_csv(out_dir / "train_log.csv", pd.DataFrame.from_records(rows))
     bar.close()
 

@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 
 from tenas import CONF_DIR
 from tenas.errors import TenasError
+import tenas.strategies  # noqa: F401  the strategy config group is its registrations (Hydra ConfigStore)
 from tests.conftest import REPO, shared_file
 
 NB201_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -236,10 +237,10 @@ def test_good_settings_pass_the_checks_quickly(tmp_path):
     """The defaults with small data pass every check, in seconds (no search is run)."""
     from tenas.search import prepare_search
     from tenas.study.settings import prepare_study
-    from tenas.train import check_train_config
+    from tenas.train import prepare_training
 
     files = make_files(tmp_path)
-    for entry, check in (("search", prepare_search), ("study", prepare_study), ("train", check_train_config)):
+    for entry, check in (("search", prepare_search), ("study", prepare_study), ("train", prepare_training)):
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name=ENTRY[entry][0], overrides=overrides_for(entry, [], tmp_path, files))
         t0 = time.perf_counter()

@@ -60,7 +60,7 @@ def test_darts_retraining_smoke_on_the_shared_cifar10_sample(darts_file, tmp_pat
     assert saved["test_images"] == 1000 and 0 <= saved["test_accuracy"] <= 100
     log = pd.read_csv(tmp_path / "run" / "train_log.csv")
     assert list(log["step"]) == [1, 2, 3, 4] and log["loss"].notna().all() and log["loss"].nunique() == 4
-    assert (tmp_path / "run" / "checkpoint.pt").is_file() and "${" not in (tmp_path / "run" / "config.yaml").read_text()
+    assert (tmp_path / "run" / "state.pt").is_file() and "${" not in (tmp_path / "run" / "config.yaml").read_text()
 
 
 def test_nb201_loss_falls_and_a_resumed_run_continues_from_its_checkpoint(nb201_file, tmp_path):
@@ -75,13 +75,15 @@ def test_nb201_loss_falls_and_a_resumed_run_continues_from_its_checkpoint(nb201_
     a = pd.read_csv(tmp_path / "whole" / "train_log.csv")
     b = pd.read_csv(tmp_path / "parts" / "train_log.csv")
     pd.testing.assert_frame_equal(a, b)  # same batches, augmentation and optimiser state after the resume
-    state_a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=False)["model"]
-    state_b = torch.load(tmp_path / "parts" / "checkpoint.pt", weights_only=False)["model"]
+    state_a = torch.load(tmp_path / "whole" / "state.pt", weights_only=False)["model"]
+    state_b = torch.load(tmp_path / "parts" / "state.pt", weights_only=False)["model"]
     assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
     assert a["loss"].tail(4).mean() < a["loss"].head(4).mean() - 0.03
     other = write_json(tmp_path / "other.json", {"search_space": "nasbench201", "arch": NB201_BEST.replace("skip_connect", "none")})
-    with pytest.raises(TenasError, match="belongs to another genotype"):
+    with pytest.raises(TenasError, match=r"holds a training with other settings \(genotype differ\)"):
         run_training(compose_train([f"genotype={other}", *base[1:], "trainer.max_steps=13"]), tmp_path / "parts")
+    fresh = run_training(compose_train([f"genotype={other}", *base[1:], "trainer.max_steps=3", "resume=false"]), tmp_path / "parts")
+    assert fresh["steps"] == 3 and len(pd.read_csv(tmp_path / "parts" / "train_log.csv")) == 3  # started over, not resumed
 
 
 def test_recipes_follow_the_genotype_space_and_accept_overrides(darts_file, nb201_file):
