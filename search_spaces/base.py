@@ -219,6 +219,12 @@ class SearchSpace(abc.ABC):
     def alive_set_for(self, genotype) -> AliveSet:
         """The single-path alive-set of a genotype (the inverse of :meth:`genotype`)."""
 
+    def scoring_network(self, genotype, num_classes: int, **options) -> nn.Module:
+        """The standalone network of one architecture as a study scores it (``None``: every op on every edge):
+        the scoring supernet's layout with only the genotype's ops, ``options`` a proxy protocol's ``network``
+        section (``None`` entries: the space's scoring width and depth)."""
+        raise NotImplementedError(f"the {self.name} space has no standalone scoring network (a study needs one)")
+
     # ------------------------------------------------------------------------- retraining
     @abc.abstractmethod
     def network(self, genotype, num_classes: int, auxiliary: bool = False, **options) -> nn.Module:

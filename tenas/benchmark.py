@@ -25,6 +25,8 @@ import torch
 from search_spaces.nasbench201 import format_arch, parse_arch
 from tenas.errors import TenasError
 
+#: The registered search space whose architectures these benchmarks hold (a study scores them through it).
+BENCHMARK_SPACE = "nasbench201"
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 CSV_COLUMNS = {"cifar10": "cifar10_test", "cifar100": "cifar100_test", "ImageNet16-120": "imagenet16_120_test"}
 NATS_EXT = ".pickle.pbz2"  # nats_bench.api_utils.PICKLE_EXT

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
-from search_spaces import get_space
+from search_spaces import get_space, list_spaces
 from search_spaces.nasbench201 import EDGES, OP_NAMES, NB201Network, format_arch, network_for_arch, parse_arch
 from search_spaces.nasbench201.model import CELL, Cell
 from search_spaces.nasbench201.ops import OPS
@@ -168,3 +168,27 @@ def test_every_op_gives_C_out_channels_at_its_stride(name, stride, C_in, size):
         assert out.abs().sum() > 0 and torch.isfinite(out).all()
     if name == "skip_connect" and stride == 1 and C_in == 4:
         assert torch.equal(out, x)  # the identity
+
+
+@pytest.mark.parametrize("name", list_spaces())
+def test_a_study_scores_the_supernets_single_path_as_a_standalone_network(name):
+    """Every space with a study network: with the supernet's weights, it computes what the supernet computes on
+    that architecture's single path (a space without one says so)."""
+    space = get_space(name)
+    alive = space.random_single_path(torch.Generator().manual_seed(3))
+    genotype = space.genotype(alive)
+    try:
+        standalone = space.scoring_network(genotype, num_classes=10, C=4, N=1).eval()
+    except NotImplementedError as err:
+        assert name in str(err)
+        return
+    supernet = space.build_supernet(num_classes=10, C=4, N=1).eval()
+    kaiming_init_(supernet, torch.Generator().manual_seed(1))
+    own = standalone.state_dict()
+    state = {k: v for k, v in supernet.state_dict().items() if k in own}
+    assert set(state) == set(own)
+    standalone.load_state_dict(state)
+    supernet.set_alive(alive)
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(supernet(x), standalone(x))
+    assert space.scoring_network(None, num_classes=10, C=4, N=1).state_dict().keys() == supernet.state_dict().keys()

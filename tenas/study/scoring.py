@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from search_spaces.nasbench201 import NASBench201Space, NB201Network, parse_arch
+from search_spaces import get_space
+from tenas.benchmark import BENCHMARK_SPACE
 from tenas.errors import TenasError
 from tenas.init import initialise
 from tenas.proxies import score
@@ -58,13 +59,11 @@ def weight_seed(seed: int, index: int, repeat: int) -> int:
     return int(np.random.SeedSequence([seed, index, repeat]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-def study_network(recipe: ScoringRecipe, num_classes: int, arch: str | None = None) -> NB201Network:
-    """The standalone NAS-Bench-201 network of ``arch`` (the supernet when ``None``) that ``recipe`` scores:
-    its ``network`` section, ``None`` entries taken from the space's scoring defaults."""
-    space = NASBench201Space()
-    options = {"C": space.C, "N": space.N, "stem": True, **recipe.network_options()}
-    ops = None if arch is None else [[op] for op in parse_arch(arch)]
-    return NB201Network(options["C"], options["N"], num_classes, candidate_ops=ops, stem=options["stem"])
+def study_network(recipe: ScoringRecipe, num_classes: int, arch: str | None = None) -> torch.nn.Module:
+    """The standalone network of ``arch`` (every op when ``None``) that ``recipe`` scores, built by the benchmark's
+    space from the registry (:meth:`search_spaces.base.SearchSpace.scoring_network`) with the recipe's ``network``
+    section."""
+    return get_space(BENCHMARK_SPACE).scoring_network(arch, num_classes, **recipe.network_options())
 
 
 def score_architecture(plan: ScoringPlan, index: int, arch: str) -> dict:

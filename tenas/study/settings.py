@@ -7,8 +7,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from search_spaces.nasbench201 import NASBench201Space
-from tenas.benchmark import check_benchmark
+from search_spaces import get_space
+from tenas.benchmark import BENCHMARK_SPACE, check_benchmark
 from tenas.data import BENCHMARK_DATASETS, search_dataset
 from tenas.data.settings import check_dataset
 from tenas.errors import TenasError
@@ -86,7 +86,7 @@ def prepare_study(cfg: DictConfig) -> PreparedStudy:
         except ValueError as err:
             raise TenasError(f"ranking: {err}") from None
     bench = check_benchmark(lookup(cfg, "benchmark.path"))
-    dataset, target, note = search_dataset(cfg, NASBench201Space(), check_dataset(cfg))
+    dataset, target, note = search_dataset(cfg, get_space(BENCHMARK_SPACE), check_dataset(cfg))
     if note:
         log.warning("%s", note)
     for recipe in recipes:
