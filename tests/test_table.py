@@ -3,6 +3,7 @@
 zero-cost JSON reads as a table."""
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -113,3 +114,19 @@ def test_naslib_zero_cost_json_reads_as_a_table():
         table.check(["nwot"], get_space("nasbench201").all_archs())
     with pytest.raises(TenasError, match="scorer.dataset"):
         ScoreTable.load(path, "imagenet")
+
+
+@pytest.mark.parametrize("sidecar", sorted((Path(__file__).parents[1] / "results" / "tables").glob("*.protocol.json")), ids=lambda p: p.name)
+def test_every_committed_score_table_covers_the_space_with_the_proxies_its_protocol_names(sidecar):
+    """A committed table is what `scorer=table` reads: every NAS-Bench-201 architecture once, a column per proxy
+    its protocol (the study's identity) names, each with a finite score for nearly all architectures."""
+    from tenas.table import ScoreTable
+
+    protocol = json.loads(sidecar.read_text())
+    table = ScoreTable.load(sidecar.with_name(sidecar.name.replace(".protocol.json", ".csv.gz")))
+    assert table.protocol == protocol and table.benchmark_dataset() == protocol["benchmark_dataset"]
+    proxies = protocol["study"]["proxies"]
+    table.check(proxies, get_space("nasbench201").all_archs())  # refuses a missing proxy or architecture
+    assert len(table.frame) == 15625
+    for proxy in proxies:
+        assert np.isfinite(table.frame[proxy].to_numpy(dtype=float)).mean() > 0.95, proxy
