@@ -19,7 +19,6 @@ from omegaconf import OmegaConf
 
 from tenas import CONF_DIR
 from tenas.errors import TenasError
-import tenas.strategies  # noqa: F401  the strategy config group is its registrations (Hydra ConfigStore)
 from tests.conftest import REPO, shared_file
 
 NB201_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
