@@ -205,6 +205,11 @@ class WorkerPool:
         self.broken = what
         return ScoringWorkerError(what)
 
+    def _failed(self, k: int, reply: tuple) -> ScoringWorkerError:
+        """The error of worker ``k``'s ``("error", where, error, traceback)`` reply."""
+        _, where, error, trace = reply
+        return self._fail(f"scoring worker {k + 1} failed on {where}: {error}\n--- worker traceback ---\n{trace.rstrip()}")
+
     def send(self, k: int, request) -> None:
         """Send ``request`` to worker ``k`` (0-based)."""
         try:
@@ -220,8 +225,7 @@ class WorkerPool:
             raise self._receive_error(k) from None
         if reply[0] == "ok":
             return reply[1]
-        _, where, error, trace = reply
-        raise self._fail(f"scoring worker {k + 1} failed on {where}: {error}\n--- worker traceback ---\n{trace.rstrip()}")
+        raise self._failed(k, reply)
 
     def imap_unordered(self, requests: Iterable, in_flight: int = 2) -> Iterator:
         """The replies to ``requests`` as they finish, ``in_flight`` requests queued at each worker."""
@@ -250,8 +254,7 @@ class WorkerPool:
             if conn.poll(0.5):
                 reply = pickle.loads(conn.recv_bytes())
                 if reply[0] == "error":
-                    _, where, error, trace = reply
-                    return self._fail(f"scoring worker {k + 1} failed on {where}: {error}\n--- worker traceback ---\n{trace.rstrip()}")
+                    return self._failed(k, reply)
         except (EOFError, OSError):
             pass
         process.join(timeout=1.0)

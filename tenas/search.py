@@ -18,7 +18,7 @@ from search_spaces import list_spaces, space_class, space_from_config
 from tenas import CONF_DIR
 from tenas.benchmark import check_benchmark
 from tenas.costs import check_costs, search_limits
-from tenas.data import BENCHMARK_DATASETS, benchmark_dataset_name, search_dataset
+from tenas.data import BENCHMARK_DATASETS, search_dataset, search_target
 from tenas.cli import main_or_exit, resolve_device, run_or_exit
 from tenas.errors import TenasError
 from tenas.export import architecture_from_json
@@ -122,7 +122,7 @@ def check_scorer(cfg, space, ranking_proxies) -> ScoreTable | None:
     except NotImplementedError as err:
         raise TenasError(f"scorer.name: {err}") from None
     table = ScoreTable.load(lookup(cfg, "scorer.path"), lookup(cfg, "scorer.dataset") or None)
-    made_for, target = table.benchmark_dataset(lookup(cfg, "scorer.dataset")), benchmark_dataset_name(lookup(cfg, "benchmark.dataset"), lookup(cfg, "dataset.name"))
+    made_for, target = table.benchmark_dataset(lookup(cfg, "scorer.dataset")), search_target(cfg, space)
     if made_for is not None and made_for != target:
         raise TenasError(f"scorer.path: {table.path} holds scores of {made_for} networks; this search is for {target} "
                          f"(benchmark.dataset); allowed: a table of {target}, or benchmark.dataset={made_for}")
@@ -194,10 +194,7 @@ def prepare_search(cfg: DictConfig) -> PreparedSearch:
     device = resolve_device(str(cfg.device))
     score_table = check_scorer(cfg, space, names)
     if score_table is not None:  # scores looked up (tenas/table.py): no images, no networks
-        target = lookup(cfg, "benchmark.dataset")
-        if target not in (None, ABSENT) and not space_cls.has_benchmark:
-            raise TenasError(f"benchmark.dataset: {space_name} has no benchmark to search for; allowed: null")
-        dataset, target = None, benchmark_dataset_name(cfg.benchmark.get("dataset"), cfg.dataset.name)
+        dataset, target = None, search_target(cfg, space)
         spec = BENCHMARK_DATASETS[target]
         num_classes, image_shape = spec["classes"], (3, spec["size"], spec["size"])
         indicators = [TableIndicator(score_table, name, space) for name in ranking.proxies]

@@ -98,8 +98,10 @@ class NASBench201Space(SearchSpace):
         return self.parse_genotype(fields["arch"])
 
     def scoring_network(self, genotype: str | None, num_classes: int, C: int | None = None, N: int | None = None, stem: bool = True):
-        ops = None if genotype is None else [[op] for op in parse_arch(genotype)]
-        return NB201Network(self.C if C is None else C, self.N if N is None else N, num_classes, candidate_ops=ops, stem=stem)
+        C, N = self.C if C is None else C, self.N if N is None else N
+        if genotype is None:
+            return NB201Network(C, N, num_classes, stem=stem)
+        return network_for_arch(genotype, C=C, N=N, num_classes=num_classes, stem=stem)
 
     def network(self, genotype: str, num_classes: int, auxiliary: bool = False, C: int = 16, N: int = 5):
         """The benchmark's network of ``genotype`` (C=16, N=5 by default); it has no auxiliary head (``auxiliary`` is ignored)."""

@@ -230,7 +230,7 @@ class NB201Network(Supernet):
         return self.classifier(x)
 
 
-def network_for_arch(arch: str, C: int = 16, N: int = 5, num_classes: int = 10) -> NB201Network:
+def network_for_arch(arch: str, C: int = 16, N: int = 5, num_classes: int = 10, stem: bool = True) -> NB201Network:
     """The standalone network of one architecture string (benchmark layout: C=16, N=5)."""
     ops = parse_arch(arch)
-    return NB201Network(C=C, N=N, num_classes=num_classes, candidate_ops=[[op] for op in ops])
+    return NB201Network(C=C, N=N, num_classes=num_classes, candidate_ops=[[op] for op in ops], stem=stem)

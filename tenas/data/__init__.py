@@ -177,15 +177,22 @@ def for_benchmark(data: ArrayDataset, target: str) -> tuple[ArrayDataset, str | 
     return view, f"{data.name} stands in for {target}: {', '.join(changes)}"
 
 
-def search_dataset(cfg, space, data: ArrayDataset) -> tuple[ArrayDataset, str | None, str | None]:
-    """The inputs of a search or study (``cfg.benchmark.dataset``, see :func:`benchmark_dataset_name`) on
-    ``space``: ``(dataset, benchmark dataset, stand-in note)``. A space without a benchmark searches the
-    dataset as it is, and refuses a ``benchmark.dataset``."""
+def search_target(cfg, space) -> str | None:
+    """The benchmark dataset a search or study on ``space`` is for (``cfg.benchmark.dataset``, see
+    :func:`benchmark_dataset_name`); ``None`` for a space without a benchmark, which refuses a ``benchmark.dataset``."""
     setting = (cfg.get("benchmark") or {}).get("dataset")
     if not space.has_benchmark:
         if setting is not None:
             raise TenasError(f"benchmark.dataset: {space.name} has no benchmark to search for; allowed: null")
+        return None
+    return benchmark_dataset_name(setting, cfg.dataset.name)
+
+
+def search_dataset(cfg, space, data: ArrayDataset) -> tuple[ArrayDataset, str | None, str | None]:
+    """The inputs of a search or study on ``space`` for its :func:`search_target`: ``(dataset, benchmark dataset,
+    stand-in note)``. A space without a benchmark searches the dataset as it is."""
+    target = search_target(cfg, space)
+    if target is None:
         return data, None, None
-    target = benchmark_dataset_name(setting, cfg.dataset.name)
     view, note = for_benchmark(data, target)
     return view, target, note
