@@ -36,6 +36,7 @@ class RunFolder:
 
     def __init__(self, path, kind: str):
         self.path, self.kind = Path(path), kind
+        self._opened: dict = {}  # what check() read of the run this folder holds: "state", "checkpoint"
 
     @property
     def identity_path(self) -> Path:
@@ -50,12 +51,16 @@ class RunFolder:
         return stored if isinstance(stored, dict) else None
 
     def check(self, identity: dict) -> None:
-        """Refuse (one line) a folder holding a run of other settings; writes nothing."""
+        """Refuse (one line) a folder holding a run of other settings, or a state or checkpoint that cannot be
+        read; what is read is kept for :meth:`load_state` and :meth:`checkpoint` (read once, before any output)."""
         stored = self.stored_identity()
         identity = json.loads(json.dumps(identity))  # as it is stored: tuples as lists
         if stored is not None and stored != identity:
             raise TenasError(f"{self.path} holds a {self.kind} with other settings ({', '.join(differing(stored, identity))} differ); "
                              "choose another hydra.run.dir or delete that folder to start over")
+        self._opened = {"state": self._read_state()}
+        if (self.path / CHECKPOINT).exists():
+            self._opened["checkpoint"] = Checkpoint(self.path / CHECKPOINT)
 
     def claim(self, identity: dict, config_yaml: str | None = None) -> None:
         """:meth:`check`, then the identity (when new) and ``config.yaml`` (the run's resolved config) written."""
@@ -69,8 +74,14 @@ class RunFolder:
         """Forget the run the folder holds (its identity, checkpoint and state), for a run told not to resume."""
         for name in (self.identity_path.name, CHECKPOINT, STATE):
             (self.path / name).unlink(missing_ok=True)
+        self._opened = {}
 
     def checkpoint(self, durable: bool = True, read_only: bool = False) -> "Checkpoint":
+        """The folder's ``checkpoint.jsonl`` (the one :meth:`check` opened, when it did)."""
+        opened = None if read_only else self._opened.pop("checkpoint", None)
+        if opened is not None:
+            opened.sync = durable
+            return opened
         return Checkpoint(self.path / CHECKPOINT, read_only=read_only, sync=durable)
 
     def save_state(self, state: dict) -> None:
@@ -81,15 +92,18 @@ class RunFolder:
         torch.save(state, buffer)
         atomic_write_bytes(self.path / STATE, buffer.getvalue())
 
-    def load_state(self, map_location=None) -> dict | None:
-        """The dict :meth:`save_state` saved last (``None``: none), its tensors on ``map_location`` (torch.load's)."""
+    def load_state(self) -> dict | None:
+        """The dict :meth:`save_state` saved last (``None``: none), its tensors on the CPU (the one :meth:`check` read, when it did)."""
+        return self._opened.pop("state") if "state" in self._opened else self._read_state()
+
+    def _read_state(self) -> dict | None:
         import torch
 
         path = self.path / STATE
         if not path.is_file():
             return None
         try:
-            state = torch.load(path, map_location=map_location, weights_only=False)
+            state = torch.load(path, map_location="cpu", weights_only=False)
         except Exception as err:  # a file that is not a state of this version
             raise TenasError(f"{path}: not a run state tenas can read ({type(err).__name__}); delete it to start over") from None
         if not isinstance(state, dict):

@@ -193,7 +193,7 @@ def run_training(cfg: DictConfig, out_dir: Path) -> dict:
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe["lr"], momentum=recipe["momentum"], nesterov=recipe["nesterov"], weight_decay=recipe["weight_decay"])
     augment = torch.Generator().manual_seed(int(cfg.seed))
     step, rows = 0, []
-    state = folder.load_state(map_location=device)
+    state = folder.load_state()
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

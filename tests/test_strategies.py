@@ -375,3 +375,16 @@ def test_a_run_folder_is_claimed_before_anything_is_written(tmp_path, strategy):
     if strategy == "sample":  # num_samples is not part of the identity: the folder's three are reused
         grown = run_search(compose_search([*base[:-1], "strategy.num_samples=5"]), out)
         assert grown["num_scored"] == 5 and len(RunFolder(out, "search").checkpoint().rows) == 5
+
+
+def test_an_unreadable_state_is_refused_before_anything_is_written(tmp_path):
+    """What a rerun resumes from is read when the folder is claimed: a broken state.pt stops the run before
+    config.yaml is rewritten (one line, naming the file)."""
+    base = [*SYNTHETIC, "search.repeats=1", "ranking.proxies=[params]", "strategy=prune"]
+    out = tmp_path / "run"
+    run_search(compose_search(base), out)
+    written = (out / "config.yaml").stat().st_ino  # an atomic rewrite, even of the same text, is a new file
+    (out / "state.pt").write_bytes(b"not a torch file")
+    with pytest.raises(TenasError, match=r"state\.pt: not a run state tenas can read"):
+        run_search(compose_search([*base, "seed=0"]), out)
+    assert (out / "config.yaml").stat().st_ino == written
