@@ -192,3 +192,18 @@ def test_a_study_scores_the_supernets_single_path_as_a_standalone_network(name):
     x = torch.randn(2, 3, 32, 32)
     torch.testing.assert_close(supernet(x), standalone(x))
     assert space.scoring_network(None, num_classes=10, C=4, N=1).state_dict().keys() == supernet.state_dict().keys()
+
+
+def test_an_alive_set_that_is_not_a_single_path_has_no_genotype():
+    """Every edge must hold exactly one op: the full supernet, and six ops spread unevenly (an edge with none
+    beside one with two, the right count in all), are refused rather than read as an architecture."""
+    space = get_space("nasbench201")
+    with pytest.raises(ValueError, match="more than one op"):
+        space.genotype(space.full_alive_set())
+    uneven = space.alive_set_for(BEST)
+    uneven.masks[CELL][0] = False
+    uneven.masks[CELL][1, :2] = True
+    uneven.masks[CELL][1, 2:] = False
+    assert int(uneven.masks[CELL].sum()) == len(EDGES)
+    with pytest.raises(ValueError, match="more than one op"):
+        space.genotype(uneven)
