@@ -40,7 +40,8 @@ from tenas.study.settings import study_recipes  # noqa: E402
 from tenas.init import initialise  # noqa: E402
 from tenas.proxies._common import logits  # noqa: E402
 from tenas.ranking import list_rankings  # noqa: E402
-from tenas.study.scoring import build_plan, protocol_groups, score_architecture, study_network, weight_seed  # noqa: E402
+from tenas.arch_scorer import build_plan, protocol_groups, score_architecture, weight_seed  # noqa: E402
+from search_spaces import get_space  # noqa: E402
 
 
 def compose_cfg(args, ranking: str):
@@ -51,7 +52,7 @@ def compose_cfg(args, ranking: str):
         ])
 
 
-def one_at_a_time(plan, index: int, arch: str) -> dict:
+def one_at_a_time(plan, arch: str) -> dict:
     """Every proxy with its own network, initialisation and passes, on the same draws and weights as the plan."""
     out = {}
     for net_key, inits in protocol_groups(plan.recipes):
@@ -59,13 +60,13 @@ def one_at_a_time(plan, index: int, arch: str) -> dict:
             for inputs_key, group in draws:
                 inputs, targets = plan.inputs[(net_key, inputs_key)][0]
                 for recipe in group:
-                    net = study_network(recipe, plan.num_classes, arch)
-                    initialise(net, init, torch.Generator().manual_seed(weight_seed(plan.seed, index, 0)))
+                    net = plan.network(recipe, arch)
+                    initialise(net, init, torch.Generator().manual_seed(weight_seed(plan.seed, plan.space.arch_key(arch), 0)))
                     out[recipe.name] = recipe.score(net, inputs, targets)
     return out
 
 
-def timed_stages(plan, index: int, arch: str) -> dict:
+def timed_stages(plan, arch: str) -> dict:
     """Seconds of building, initialising and scoring in the study's grouped path, for one architecture."""
     from tenas.proxies import score
 
@@ -73,11 +74,11 @@ def timed_stages(plan, index: int, arch: str) -> dict:
     for net_key, inits in protocol_groups(plan.recipes):
         t = time.perf_counter()
         first = next(r for _, draws in inits for _, group in draws for r in group)
-        net = study_network(first, plan.num_classes, arch)
+        net = plan.network(first, arch)
         stages["build"] += time.perf_counter() - t
         for init, draws in inits:
             t = time.perf_counter()
-            initialise(net, init, torch.Generator().manual_seed(weight_seed(plan.seed, index, 0)))
+            initialise(net, init, torch.Generator().manual_seed(weight_seed(plan.seed, plan.space.arch_key(arch), 0)))
             stages["init"] += time.perf_counter() - t
             for inputs_key, group in draws:
                 inputs, targets = plan.inputs[(net_key, inputs_key)][0]
@@ -93,7 +94,7 @@ def plain_forward_backward(plan, arch: str) -> float:
         for _, draws in inits:
             for inputs_key, group in draws:
                 if any(r.proxy.needs for r in group):
-                    net = study_network(group[0], plan.num_classes, arch).train()
+                    net = plan.network(group[0], arch).train()
                     inputs = plan.inputs[(net_key, inputs_key)][0][0]
                     x = inputs[0] if isinstance(inputs, list) else inputs
                     t = time.perf_counter()
@@ -130,17 +131,17 @@ def main() -> None:
         recipes = study_recipes(cfg)
         dataset = build_dataset(cfg.dataset)
         t = time.perf_counter()
-        plan = build_plan(cfg, recipes, dataset, torch.device("cpu"))
+        plan = build_plan(int(cfg.seed), 1, recipes, get_space("nasbench201"), dataset, "cpu")
         draw_seconds = time.perf_counter() - t
         together, alone, stages, plain, diff = [], [], [], [], 0.0
-        for index, arch in sample:
+        for _, arch in sample:
             t = time.perf_counter()
-            row = score_architecture(plan, index, arch)
+            row = score_architecture(plan, arch)
             together.append(time.perf_counter() - t)
             t = time.perf_counter()
-            single = one_at_a_time(plan, index, arch)
+            single = one_at_a_time(plan, arch)
             alone.append(time.perf_counter() - t)
-            stages.append(timed_stages(plan, index, arch))
+            stages.append(timed_stages(plan, arch))
             plain.append(plain_forward_backward(plan, arch))
             for name, value in single.items():
                 diff = max(diff, abs(value - row[name]) / max(abs(value), 1e-30))

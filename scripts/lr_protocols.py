@@ -2,7 +2,7 @@
 
 Every variant is a set of changes to ``conf/proxy/linear_regions.yaml`` (the same keys as
 ``+proxy.linear_regions.<key>=value`` on the study's command line) and is scored through
-``tenas.evaluate``'s own machinery (``study_recipes`` -> ``build_plan`` ->
+``tenas.evaluate``'s own machinery (``study_recipes`` -> ``tenas.arch_scorer.build_plan`` ->
 ``score_architecture``), on the same seeded sample of architectures (``sample_architectures``
 with ``--seed``) and the same seeded inputs and weights as ``python -m tenas.evaluate`` would
 use, so a row here equals the study's number for that protocol.
@@ -37,7 +37,8 @@ from tenas.data import build_dataset  # noqa: E402
 from tenas.evaluate import sample_architectures  # noqa: E402
 from tenas.study.settings import study_recipes  # noqa: E402
 from tenas.study.correlation import rank_correlations  # noqa: E402
-from tenas.study.scoring import build_plan, score_architecture  # noqa: E402
+from search_spaces import get_space  # noqa: E402
+from tenas.arch_scorer import build_plan, score_architecture  # noqa: E402
 
 CELLS_ONLY = r"^cells\.\d+\.edges\."  # the ReLUs of the cells' conv ops (not reductions, not the final BN-ReLU)
 NO_LAST = r"^cells\."  # cells and reduction blocks, not the final BN-ReLU
@@ -131,10 +132,10 @@ def compose_cfg(data: Path, bench: Path, seed: int, num_archs: int, variant: dic
 def run_variant(name, variant, args, bench, sample, dataset):
     cfg = compose_cfg(args.data, args.benchmark, args.seed, len(sample), variant)
     recipes = study_recipes(cfg)
-    plan = build_plan(cfg, recipes, dataset, torch.device("cpu"))
+    plan = build_plan(int(cfg.seed), 1, recipes, get_space("nasbench201"), dataset, "cpu")
     scores, seconds = [], []
-    for index, arch in sample:
-        row = score_architecture(plan, index, arch)
+    for _, arch in sample:
+        row = score_architecture(plan, arch)
         scores.append(row["linear_regions"])
         seconds.append(row["seconds"])
     scores = np.asarray(scores)

@@ -187,6 +187,13 @@ class SearchSpace(abc.ABC):
             f"search space {self.name!r} cannot cross architectures: implement crossover to use strategy.crossover=true"
         )
 
+    def arch_key(self, text: str) -> int:
+        """The architecture's number in the space, the key of its weights' seed (:func:`tenas.arch_scorer.weight_seed`):
+        by default the first 8 bytes of the SHA-256 of its text (a space with a benchmark numbers them as it does)."""
+        import hashlib
+
+        return int.from_bytes(hashlib.sha256(self.genotype_text(self.parse_genotype(text)).encode()).digest()[:8], "little") >> 1
+
     def arch_text(self, alive: AliveSet) -> str:
         """The one-line text of a single-path alive-set's architecture (its genotype's text)."""
         return self.genotype_text(self.genotype(alive))
@@ -223,7 +230,8 @@ class SearchSpace(abc.ABC):
         """The standalone network of one architecture as a study scores it (``None``: every op on every edge):
         the scoring supernet's layout with only the genotype's ops, ``options`` a proxy protocol's ``network``
         section (``None`` entries: the space's scoring width and depth)."""
-        raise NotImplementedError(f"the {self.name} space has no standalone scoring network (a study needs one)")
+        raise NotImplementedError(f"the {self.name} space has no standalone scoring network: implement scoring_network "
+                                  "to score whole architectures (strategy=sample|evolve, a study)")
 
     # ------------------------------------------------------------------------- retraining
     @abc.abstractmethod

@@ -10,13 +10,13 @@ CIFAR-100 and ImageNet16-120. With ``ranking=NAME`` (``conf/ranking/``) its
 proxies are scored too, and their combination (``tenas.ranking``; higher =
 better) is the score ``ranking``.
 
-Inputs are shared by all architectures: repeat ``r`` of a proxy uses the same
-inputs for every architecture (all drawn up front from one generator seeded by
-``seed``, proxy by proxy in study order); the weights of architecture ``i`` in
-repeat ``r`` are drawn by the proxy's initialisation from a generator seeded by
-``(seed, i, r)``. A score therefore depends on the seed, the architecture and
-the settings only, not on the sample size, the order of scoring, the worker or
-an interruption.
+Architectures are scored by :mod:`tenas.arch_scorer`, as ``strategy=sample`` and
+``strategy=evolve`` score them: repeat ``r`` of a proxy uses the same inputs for every
+architecture (drawn up front from one generator seeded by ``seed``, proxy by proxy in
+study order); the weights of architecture ``i`` (its NAS-Bench-201 index) in repeat ``r``
+are drawn by the proxy's initialisation from a generator seeded by ``(seed, i, r)``. A
+score therefore depends on the seed, the architecture and the settings only, not on the
+sample size, the order of scoring, the worker or an interruption.
 
 Outputs in the run folder: ``config.yaml`` (resolved), ``checkpoint.jsonl``
 (one finished architecture per line, appended as scoring goes; a rerun of the
@@ -55,7 +55,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from tenas.benchmark import DATASETS
 from tenas.data import benchmark_dataset_name
-from tenas.cli import main_or_exit, resolve_device, run_or_exit
+from tenas.cli import main_or_exit, run_or_exit
 from tenas.errors import TenasError
 from tenas.io import atomic_write_csv, atomic_write_json
 from tenas.ranking import Ranking
@@ -63,7 +63,7 @@ from tenas.study.settings import PreparedStudy, prepare_study
 from tenas.run_folder import RunFolder
 from tenas.study.correlation import rank_correlations
 from tenas.study.plots import save_scatter
-from tenas.study.scoring import build_plan, score_all
+from tenas.study.scoring import score_all
 from tenas.study.shards import find_shards, shard_settings, shard_slice
 
 log = logging.getLogger("tenas.evaluate")
@@ -131,20 +131,18 @@ def run_study(cfg: DictConfig, out_dir: Path, shards_dir: Path | None = None) ->
     threads = int(cfg.compute.threads or max(1, torch.get_num_threads() // workers))
     if workers == 1:
         torch.set_num_threads(threads)
-    device = resolve_device(str(cfg.device))
-    bench, ranking, recipes = study.bench, study.ranking, study.recipes
+    bench, ranking, recipes, plan = study.bench, study.ranking, study.recipes, study.plan
     sample = sample_architectures(bench.archs(), int(cfg.study.num_archs), int(cfg.seed))
     if num_shards > len(sample):
         raise TenasError(f"study.num_shards: got {num_shards}; allowed: at most the {len(sample)} architectures of the sample")
     sample = shard_slice(sample, shard, num_shards)
-    plan = build_plan(cfg, recipes, study.dataset, device)
     identity = study_identity(cfg, recipes)
     checkpoint = claim_folder(cfg, out_dir, identity).checkpoint()
     todo = [(i, a) for i, a in sample if i not in checkpoint.rows]
     log.info(
         "study%s: %d architectures (%d done), proxies %s, %d repeat(s), device %s, %d worker(s) x %d thread(s)",
         f" shard {shard} of {num_shards}" if num_shards > 1 else "",
-        len(sample), len(sample) - len(todo), ",".join(plan.proxies), plan.repeats, device, workers, threads,
+        len(sample), len(sample) - len(todo), ",".join(plan.proxies), plan.repeats, plan.device, workers, threads,
     )
     t0 = time.perf_counter()
     score_all(plan, todo, checkpoint, workers, threads, len(sample))

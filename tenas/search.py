@@ -24,6 +24,7 @@ from tenas.errors import TenasError
 from tenas.export import architecture_from_json
 from tenas.io import atomic_write_json
 from tenas.data.settings import check_dataset
+from tenas.arch_scorer import ScoringPlan, build_plan
 from tenas.protocols import check_protocol, check_recipe_on, load_recipes
 from tenas.ranking import AGGREGATIONS, Ranking, ranking_from_config
 from tenas.schema import ABSENT, COMMON, Setting, check_device, check_known_keys, check_names, check_strategy, check_table, lookup
@@ -31,7 +32,7 @@ from tenas.pruning import starting_alive_set
 from tenas.run_folder import RunFolder
 from tenas.scoring import ProxyIndicator, ScoringRecipe
 from tenas.strategies import STRATEGIES, Strategy, run_strategy, strategy_settings
-from tenas.table import ScoreTable, TableIndicator
+from tenas.table import ScoreTable, TableScorer
 
 log = logging.getLogger("tenas.search")
 
@@ -137,10 +138,11 @@ class PreparedSearch:
     ranking: Ranking
     recipes: list[ScoringRecipe]
     strategy: Strategy
-    indicators: list  # ProxyIndicator, or TableIndicator for scorer=table
+    indicators: list  # a strategy of supernets (prune): a ProxyIndicator per proxy
+    plan: ScoringPlan | None  # a strategy of whole architectures scoring live (tenas.arch_scorer)
+    table: ScoreTable | None  # ... or on a score table (scorer=table)
     dataset: Any  # the search's inputs (None for scorer=table)
     target: str | None  # the benchmark dataset searched for (None: a space without a benchmark)
-    table: ScoreTable | None
     bench: Any  # the ground truth (benchmark.path), None without one
     device: torch.device
     costs: Any  # tenas.costs.CostModel
@@ -193,28 +195,29 @@ def prepare_search(cfg: DictConfig) -> PreparedSearch:
         torch.set_num_threads(int(cfg.compute.threads))
     device = resolve_device(str(cfg.device))
     score_table = check_scorer(cfg, space, names)
+    strategy, _ = strategy_settings(cfg)
+    indicators, plan = [], None
     if score_table is not None:  # scores looked up (tenas/table.py): no images, no networks
         dataset, target = None, search_target(cfg, space)
         spec = BENCHMARK_DATASETS[target]
         num_classes, image_shape = spec["classes"], (3, spec["size"], spec["size"])
-        indicators = [TableIndicator(score_table, name, space) for name in ranking.proxies]
     else:
         dataset, target, note = search_dataset(cfg, space, check_dataset(cfg))
         if note:
             log.warning("%s", note)
         num_classes, image_shape = dataset.num_classes, dataset.image_shape
-        indicators = []
-        for recipe in recipes:
+        if strategy.table:  # whole architectures, each its standalone network (tenas/arch_scorer.py)
+            plan = build_plan(int(cfg.seed), int(cfg.search.repeats), recipes, space, dataset, device)
+        for recipe in recipes if plan is None else ():
             try:
                 net = space.build_supernet(num_classes=dataset.num_classes, **recipe.network_options())
             except (TypeError, ValueError, RuntimeError) as err:
                 raise TenasError(f"proxy.{recipe.name}.network: {' '.join(str(err).split())[:200]}") from None
             check_recipe_on(recipe, net, dataset)
             indicators.append(ProxyIndicator(recipe, space, dataset, device, int(cfg.compute.candidate_batch), net=net))
-    strategy, _ = strategy_settings(cfg)
     start = None if strategy.table else starting_alive_set(space, cfg.search.prune_none_first)  # the supernet a strategy of supernets prunes
     costs, limits = search_limits(cfg, space, num_classes, image_shape, device, start)  # an unreachable limit refused here
-    return PreparedSearch(space, ranking, recipes, strategy, indicators, dataset, target, score_table, bench, device, costs, limits)
+    return PreparedSearch(space, ranking, recipes, strategy, indicators, plan, score_table, dataset, target, bench, device, costs, limits)
 
 
 def search_identity(cfg: DictConfig, run: PreparedSearch) -> tuple[dict, dict]:
@@ -230,26 +233,36 @@ def search_identity(cfg: DictConfig, run: PreparedSearch) -> tuple[dict, dict]:
     return resolved, identity
 
 
-def start_pool(cfg: DictConfig, run: PreparedSearch):
-    """A :func:`tenas.parallel.scoring_pool` of ``compute.workers`` processes (``null``: the usable cores divided
-    by the torch threads, at most the alive-sets of the first round's scoring call), or ``None`` when that is
-    one process (or the device is not the CPU, or scores come from a table). Its workers use the main
-    process's torch threads (``compute.threads``)."""
-    from tenas.parallel import max_alive_sets, resolve_workers, scoring_pool
+def start_scorer(cfg: DictConfig, run: PreparedSearch):
+    """What the strategy scores with (:attr:`tenas.strategies.StrategyRun.scorer`) and its ``close``. Live scoring
+    runs in ``compute.workers`` processes (``null``: the usable cores divided by the torch threads; a strategy of
+    supernets: at most the alive-sets of the first round's scoring call), one when that is one (or the device is
+    not the CPU); workers use the main process's torch threads (``compute.threads``). Candidates batched
+    (``compute.candidate_batch``) are scored in one process; a table needs none."""
+    from tenas.arch_scorer import ArchitectureScorer
+    from tenas.parallel import max_alive_sets, resolve_workers
 
-    if run.dataset is None or cfg.compute.candidate_batch > 1:  # a table; batched candidates run in one process
-        return None
+    threads = torch.get_num_threads()
+    if run.table is not None:
+        scorer = TableScorer(run.table, run.ranking.proxies, run.space)
+        return scorer, scorer.close
+    if run.plan is not None:
+        scorer = ArchitectureScorer(run.plan, resolve_workers(cfg.compute.get("workers"), run.device, None, threads), threads)
+        return scorer, scorer.close
     alive = starting_alive_set(run.space, cfg.search.prune_none_first)
-    workers = resolve_workers(cfg.compute.get("workers"), run.device, max_alive_sets(alive), torch.get_num_threads())
+    workers = 1 if cfg.compute.candidate_batch > 1 else resolve_workers(cfg.compute.get("workers"), run.device, max_alive_sets(alive), threads)
     if workers < 2:
-        return None
-    return scoring_pool(run.recipes, run.space, run.dataset.num_classes, workers, torch.get_num_threads())
+        return run.indicators, lambda: None
+    from tenas.supernet_pool import ParallelIndicator, scoring_pool
+
+    pool = scoring_pool(run.recipes, run.space, run.dataset.num_classes, workers, threads)
+    return [ParallelIndicator(ind, pool) for ind in run.indicators], pool.close
 
 
 def run_search(cfg: DictConfig, out_dir: Path) -> dict:
     """Run one search and write its outputs into ``out_dir``; returns the contents of genotype.json."""
     run = prepare_search(cfg)  # every setting, file and name, before any work or output
-    space, ranking, indicators, dataset, device = run.space, run.ranking, run.indicators, run.dataset, run.device
+    space, ranking, dataset, device = run.space, run.ranking, run.dataset, run.device
     resolved, identity = search_identity(cfg, run)
     folder = RunFolder(out_dir, "search")
     folder.claim(identity, OmegaConf.to_yaml(OmegaConf.create(resolved)))  # a folder of other settings refused
@@ -259,18 +272,13 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
              f"{dataset.name} ({len(dataset)} images)" if dataset is not None else f"the score table {cfg.scorer.path}",
              ranking.name, run.strategy.name, cfg.seed, device)
 
-    pool = start_pool(cfg, run)
-    if pool is not None:
-        from tenas.parallel import ParallelIndicator
-
-        indicators = [ParallelIndicator(ind, pool) for ind in indicators]
+    scorer, close = start_scorer(cfg, run)
     progress = Progress()
     try:
-        found = run_strategy(cfg, space, indicators, ranking, folder, run.costs, run.limits, run.bench, progress)  # writes candidates.csv
+        found = run_strategy(cfg, space, scorer, ranking, folder, run.costs, run.limits, run.bench, progress)  # writes candidates.csv
     finally:
         progress.close()
-        if pool is not None:
-            pool.close()
+        close()
     alive = found.alive
     genotype = space.genotype(alive)
     wall = time.perf_counter() - t0 + found.elapsed_before
@@ -287,7 +295,7 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
         **found.fields,
         "costs": run.costs(alive, list(dict.fromkeys(["params", "flops", *run.limits.limits, *(o for o in cfg.search.objectives if o != "merit")]))),
         "wall_time_s": round(wall, 2),
-        "indicator_seconds": {ind.name: round(ind.seconds, 2) for ind in indicators},
+        "indicator_seconds": {name: round(t, 2) for name, t in scoring_seconds(scorer).items()},
         "device": str(device),
         **({"scorer": {"table": str(cfg.scorer.path), "protocol": run.table.protocol}} if run.table is not None else {}),
     }
@@ -298,6 +306,12 @@ def run_search(cfg: DictConfig, out_dir: Path) -> dict:
         log.info("%s test accuracy %.2f (%s)", target, result["test_accuracy"], ", ".join(f"{k} {v:.2f}" for k, v in accuracies.items()))
     atomic_write_json(folder.path / "genotype.json", result)
     return result
+
+
+def scoring_seconds(scorer) -> dict[str, float]:
+    """The seconds spent scoring: per indicator (a strategy of supernets) or per group of proxies sharing a network
+    (whole architectures; a table's lookups: none)."""
+    return dict(scorer.seconds) if hasattr(scorer, "seconds") else {ind.name: ind.seconds for ind in scorer}
 
 
 def report(result: dict) -> str:

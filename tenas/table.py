@@ -8,8 +8,8 @@ proxy was scored under is the study's ``study.json``, kept beside a committed ta
 zero-cost file (NAS-Bench-Suite-Zero, ``zc_nasbench201.json``) reads as a table too, for
 one of its datasets (``scorer.dataset``), its architectures turned into NAS-Bench-201 strings.
 
-:class:`TableIndicator` stands in for a proxy's indicator in ``strategy=sample`` and
-``strategy=evolve``: each architecture's score is looked up, nothing is built or drawn,
+:class:`TableScorer` stands in for the architecture scorer of ``strategy=sample`` and
+``strategy=evolve`` (:mod:`tenas.arch_scorer`, which made the table): each architecture's score is looked up, nothing is built or drawn,
 so a search over the whole space runs in seconds. A table that lacks a proxy of the
 ranking, holds an architecture twice, or does not hold every architecture of the space
 is refused before any work, naming what is missing.
@@ -109,16 +109,21 @@ class ScoreTable:
         return column[[self.rows[a] for a in archs]].tolist()
 
 
-class TableIndicator:
-    """A proxy's indicator whose scores come from a :class:`ScoreTable` (for :class:`tenas.strategies.ArchScorer`)."""
+class TableScorer:
+    """The architecture scorer of a search on a table (:attr:`tenas.strategies.StrategyRun.scorer`): each
+    architecture's scores under ``proxies`` looked up, nothing built or drawn."""
 
-    def __init__(self, table: ScoreTable, name: str, space):
-        self.table, self.name, self.space = table, name, space
-        self.seconds = 0.0
-        self.recipe = None
+    durable = False  # a lookup costs nothing to redo: the checkpoint's rows are not forced to disk
+    repeats = 1
 
-    def new_repeat(self, generator) -> None:
-        """Nothing to draw: the table holds each score."""
+    def __init__(self, table: ScoreTable, proxies: Sequence[str], space):
+        self.table, self.names, self.space = table, list(proxies), space
+        self.seconds: dict[str, float] = {}
 
-    def score(self, alive_sets, progress=None) -> list[float]:
-        return self.table.scores(self.name, [self.space.arch_text(a) for a in alive_sets])
+    def __call__(self, alive_sets) -> list[dict[str, float]]:
+        archs = [self.space.arch_text(a) for a in alive_sets]
+        columns = {p: self.table.scores(p, archs) for p in self.names}
+        return [{p: columns[p][k] for p in self.names} for k in range(len(archs))]
+
+    def close(self) -> None:
+        """Nothing to stop."""

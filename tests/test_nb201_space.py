@@ -1,3 +1,4 @@
+import inspect
 import itertools
 
 import pandas as pd
@@ -177,12 +178,13 @@ def test_a_study_scores_the_supernets_single_path_as_a_standalone_network(name):
     space = get_space(name)
     alive = space.random_single_path(torch.Generator().manual_seed(3))
     genotype = space.genotype(alive)
+    options = {k: v for k, v in {"C": 4, "N": 1}.items() if k in inspect.signature(space.build_supernet).parameters}
     try:
-        standalone = space.scoring_network(genotype, num_classes=10, C=4, N=1).eval()
+        standalone = space.scoring_network(space.genotype_text(genotype), num_classes=10, **options).eval()
     except NotImplementedError as err:
         assert name in str(err)
         return
-    supernet = space.build_supernet(num_classes=10, C=4, N=1).eval()
+    supernet = space.build_supernet(num_classes=10, **options).eval()
     kaiming_init_(supernet, torch.Generator().manual_seed(1))
     own = standalone.state_dict()
     state = {k: v for k, v in supernet.state_dict().items() if k in own}
@@ -191,7 +193,7 @@ def test_a_study_scores_the_supernets_single_path_as_a_standalone_network(name):
     supernet.set_alive(alive)
     x = torch.randn(2, 3, 32, 32)
     torch.testing.assert_close(supernet(x), standalone(x))
-    assert space.scoring_network(None, num_classes=10, C=4, N=1).state_dict().keys() == supernet.state_dict().keys()
+    assert space.scoring_network(None, num_classes=10, **options).state_dict().keys() == supernet.state_dict().keys()
 
 
 def test_an_alive_set_that_is_not_a_single_path_has_no_genotype():

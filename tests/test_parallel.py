@@ -8,7 +8,8 @@ from hydra import compose, initialize_config_dir
 
 from tenas import CONF_DIR
 from tenas.errors import TenasError
-from tenas.parallel import ScoringWorkerError, WorkerPool, resolve_workers, split
+from tenas.parallel import ScoringWorkerError, WorkerPool, resolve_workers
+from tenas.supernet_pool import split
 from tenas.proxies import PROXIES, register_proxy
 from tenas.search import prepare_search, run_search
 from tests.conftest import REPO

@@ -178,20 +178,22 @@ def test_a_study_scores_each_preset_ranking_as_its_proxies_one_at_a_time(ranking
     weights and its group's draw."""
     from omegaconf import OmegaConf
 
-    from tenas.study.scoring import build_plan, protocol_groups, score_architecture, study_network, weight_seed
+    from search_spaces import get_space
+    from tenas.arch_scorer import build_plan, protocol_groups, score_architecture, weight_seed
 
     proxies = OmegaConf.load(CONF_DIR / "ranking" / f"{ranking}.yaml").proxies
     recipes = tuple(small_recipe(p) for p in proxies)
-    cfg = OmegaConf.create({"seed": 3, "study": {"repeats": 2}})
-    plan = build_plan(cfg, recipes, images, torch.device("cpu"))
-    row = score_architecture(plan, 7, ARCH)
+    space = get_space("nasbench201")
+    plan = build_plan(3, 2, recipes, space, images, "cpu")
+    row = score_architecture(plan, ARCH)
+    key = space.arch_key(ARCH)
     for net_key, inits in protocol_groups(recipes):
         for init, draws in inits:
             for inputs_key, group in draws:
                 for recipe in group:
                     values = []
                     for r in range(2):
-                        net = study_network(recipe, images.num_classes, ARCH)
-                        initialise(net, init, torch.Generator().manual_seed(weight_seed(3, 7, r)))
+                        net = space.scoring_network(ARCH, images.num_classes, **recipe.network_options())
+                        initialise(net, init, torch.Generator().manual_seed(weight_seed(3, key, r)))
                         values.append(recipe.score(net, *plan.inputs[(net_key, inputs_key)][r]))
                     assert row[recipe.name] == pytest.approx(sum(values) / 2, rel=1e-6, abs=1e-12), recipe.name

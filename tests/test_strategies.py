@@ -117,23 +117,20 @@ def test_a_space_without_random_architectures_says_so():
 
 # ----------------------------------------------------------------------------- fake indicator
 class CountConv3x3:
-    """A lower-is-better "ntk" whose value is minus the number of nor_conv_3x3 ops: the best cell has six."""
+    """An architecture scorer whose lower-is-better "ntk" is minus the number of nor_conv_3x3 ops: the best cell has six."""
 
-    name = "ntk"
+    names, durable = ["ntk"], True
 
-    def __init__(self, fail_after=None):
-        self.scored, self.repeats, self.fail_after = 0, [], fail_after
+    def __init__(self, fail_after=None, repeats=1):
+        self.scored, self.repeats, self.fail_after = 0, repeats, fail_after
 
-    def new_repeat(self, generator):
-        self.repeats.append(int(torch.randint(2**31, (1,), generator=generator)))
-
-    def score(self, alive_sets, progress=None):
+    def __call__(self, alive_sets):
         out = []
         for alive in alive_sets:
             if self.fail_after is not None and self.scored >= self.fail_after:
                 raise KeyboardInterrupt("simulated kill")
             self.scored += 1
-            out.append(-float(alive.masks["cell"][:, NB201_OPS.index("nor_conv_3x3")].sum()))
+            out.append({"ntk": -float(alive.masks["cell"][:, NB201_OPS.index("nor_conv_3x3")].sum())})
         return out
 
 
@@ -146,8 +143,8 @@ def count3x3(arch):
 
 def run_fake(strategy, out, settings, fail_after=None, repeats=2, seed=0):
     space = get_space("nasbench201")
-    fake = CountConv3x3(fail_after)
-    alive, frame, _, _ = STRATEGIES[strategy](StrategyRun(space, [fake], RANKING, repeats, seed, RunFolder(out, "search")), settings)
+    fake = CountConv3x3(fail_after, repeats)
+    alive, frame, _, _ = STRATEGIES[strategy](StrategyRun(space, fake, RANKING, repeats, seed, RunFolder(out, "search")), settings)
     return space.arch_text(alive), frame, fake
 
 
@@ -156,8 +153,8 @@ def test_evolve_climbs_to_the_known_best_with_aging(tmp_path, options):
     P, S, B = 8, 4, 150
     arch, frame, fake = run_fake("evolve", tmp_path, {"population_size": P, "sample_size": S, "budget": B, **options})
     assert count3x3(arch) == 6  # the all-conv3x3 cell (1 in 15,625 at random)
-    # the budget counts distinct architectures, each scored once (2 repeats)
-    assert list(frame["index"]) == list(range(B)) and frame.arch.is_unique and fake.scored == 2 * B
+    # the budget counts distinct architectures, each scored once
+    assert list(frame["index"]) == list(range(B)) and frame.arch.is_unique and fake.scored == B
     assert (frame.kind[:P] == "random").all() and (frame.parent[:P] == -1).all() and (frame.step[:P] == 0).all()
     assert set(frame.kind[P:]) == ({"mutation", "crossover"} if options else {"mutation"})
     first_of_step = frame.groupby("step")["index"].min()
@@ -173,8 +170,6 @@ def test_evolve_climbs_to_the_known_best_with_aging(tmp_path, options):
     assert frame.merit[frame.chosen].item() == frame.merit.max()
     # tournaments pick good parents: the final population beats the random initial one
     assert frame.arch[frame.in_population].map(count3x3).mean() > frame.arch[:P].map(count3x3).mean() + 2
-    # repeats draw identical weights every time: 2 seeds, re-drawn before each batch
-    assert len(set(fake.repeats)) == 2
 
 
 class AtMostTwoConv3x3:
@@ -190,7 +185,7 @@ def test_evolve_keeps_within_cost_limits(tmp_path):
     """Children over the limits are never scored."""
     space = get_space("nasbench201")
     fake = CountConv3x3()
-    run = StrategyRun(space, [fake], RANKING, 1, 0, RunFolder(tmp_path, "search"), limits=AtMostTwoConv3x3())
+    run = StrategyRun(space, fake, RANKING, 1, 0, RunFolder(tmp_path, "search"), limits=AtMostTwoConv3x3())
     alive, frame, _, _ = STRATEGIES["evolve"](run, {"population_size": 6, "sample_size": 3, "budget": 40, "parents": 2, "crossover": True})
     assert frame.arch.map(count3x3).max() == 2 == count3x3(space.arch_text(alive)) and fake.scored == 40
 
@@ -215,7 +210,7 @@ def test_crossover_children_are_valid_and_unlike_both_parents(name):
 
 def test_sample_picks_the_best_merit_and_is_seeded(tmp_path):
     arch, frame, fake = run_fake("sample", tmp_path / "a", {"num_samples": 40, "chunk_size": 16})
-    assert frame.arch.nunique() == 40 and fake.scored == 2 * 40
+    assert frame.arch.nunique() == 40 and fake.scored == 40
     assert count3x3(arch) == frame.arch.map(count3x3).max()
     assert frame.arch[frame.chosen].item() == arch and frame.merit[frame.chosen].item() == frame.merit.max()
     again, frame2, _ = run_fake("sample", tmp_path / "b", {"num_samples": 40})
@@ -231,13 +226,13 @@ def test_resume_after_a_kill_or_a_smaller_budget(tmp_path, strategy, size_key, s
     whole, frame, _ = run_fake(strategy, tmp_path / "whole", {**settings, size_key: large})
     # a kill mid-run, then the same command again
     with pytest.raises(KeyboardInterrupt):
-        run_fake(strategy, tmp_path / "killed", {**settings, size_key: large}, fail_after=2 * 23 + 1)
+        run_fake(strategy, tmp_path / "killed", {**settings, size_key: large}, fail_after=23)
     stored = len((tmp_path / "killed" / "checkpoint.jsonl").read_text().splitlines())
     assert 0 < stored < large
     resumed, frame2, fake = run_fake(strategy, tmp_path / "killed", {**settings, size_key: large})
     assert resumed == whole
     pd.testing.assert_frame_equal(frame, frame2)
-    assert fake.scored <= 2 * (large - stored)  # only what was missing is scored
+    assert fake.scored <= large - stored  # only what was missing is scored
     # a smaller budget first, then the larger one in the same folder
     run_fake(strategy, tmp_path / "grown", {**settings, size_key: small})
     grown, frame3, _ = run_fake(strategy, tmp_path / "grown", {**settings, size_key: large})
@@ -254,12 +249,12 @@ def test_a_folder_with_other_settings_is_refused(tmp_path):
     space = get_space("nasbench201")
     folder = RunFolder(tmp_path, "search")
     folder.claim({"seed": 0, "p": 4})
-    STRATEGIES["evolve"](StrategyRun(space, [CountConv3x3()], RANKING, 1, 0, folder), {"population_size": 4, "budget": 6})
+    STRATEGIES["evolve"](StrategyRun(space, CountConv3x3(), RANKING, 1, 0, folder), {"population_size": 4, "budget": 6})
     with pytest.raises(TenasError, match=r"holds a search with other settings \(p differ\)"):
         folder.claim({"seed": 0, "p": 5})
     folder.claim({"seed": 0, "p": 4})  # the same settings: resumed
     with pytest.raises(TenasError, match="entry 0 holds"):  # unclaimed: the stored architectures disagree
-        STRATEGIES["sample"](StrategyRun(space, [CountConv3x3()], RANKING, 1, 7, folder), {"num_samples": 6})
+        STRATEGIES["sample"](StrategyRun(space, CountConv3x3(), RANKING, 1, 7, folder), {"num_samples": 6})
 
 
 # ----------------------------------------------------------------------------- end to end (real NTK; real data only where compared with the benchmark)

@@ -42,6 +42,16 @@ def test_all_archs_is_the_whole_nb201_space():
     assert len(archs) == len(set(archs)) == 15625 and all(len(parse_arch(a)) == 6 for a in archs)
 
 
+def test_nb201_numbers_its_architectures_as_the_benchmark_does():
+    """``all_archs`` is NAS-Bench-201's index order and ``arch_key`` the index (the key of an architecture's
+    weights in a study and a live search alike), checked on the benchmark's own table."""
+    frame = pd.read_csv(shared_file("nb201/nb201_hp200_test_acc.csv"))
+    space = get_space("nasbench201")
+    assert space.all_archs() == frame["arch_str"].tolist()
+    for i in (0, 9, 123, 15624):
+        assert space.arch_key(frame["arch_str"][i]) == frame["index"][i] == i
+
+
 def test_sample_on_a_table_picks_the_tables_argmax(tmp_path):
     frame = write_table(tmp_path / "t.csv.gz")
     result = table_search(tmp_path / "t.csv.gz", tmp_path / "a", "strategy=sample", "strategy.num_samples=15625", "ranking.proxies=[nwot]")
@@ -61,6 +71,23 @@ def test_evolve_on_a_table_is_fast_reproducible_and_climbs(tmp_path):
     pop = pd.read_csv(tmp_path / "a" / "candidates.csv")
     assert pop.arch.is_unique and pop.nwot[pop.kind != "random"].mean() > pop.nwot[pop.kind == "random"].mean() + 1
     assert "dataset" not in json.dumps(a.get("test_accuracies", {}))  # no benchmark given, no accuracies
+
+
+def test_a_live_search_scores_and_finds_what_the_search_on_the_table_of_its_seed_does(tmp_path, cifar10_npz):
+    """The committed FreeREA table was made by a study of seed 0 on the shared CIFAR-10 sample: a live
+    ``+experiment=freerea`` search of seed 0 on those images scores every architecture as the table holds it
+    (one scorer, weights keyed by the benchmark index) and so evolves and chooses exactly as the table search."""
+    table = REPO / "results" / "tables" / "nb201-cifar10-freerea.csv.gz"
+    args = ["+experiment=freerea", "strategy.budget=10", "strategy.population_size=6", "strategy.sample_size=3", "seed=0"]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="search", overrides=[*args, "dataset=npz", f"dataset.path={cifar10_npz}", "compute.workers=1"])
+    live = run_search(cfg, tmp_path / "live")
+    on_table = table_search(table, tmp_path / "table", *args)
+    assert live["arch"] == on_table["arch"] and live["scores"] == pytest.approx(on_table["scores"], nan_ok=True)
+    a, b = (pd.read_csv(tmp_path / run / "candidates.csv") for run in ("live", "table"))
+    assert a["arch"].tolist() == b["arch"].tolist() and a["kind"].tolist() == b["kind"].tolist()
+    for proxy in ("logsynflow", "nwot", "skip_prior", "merit"):
+        np.testing.assert_allclose(a[proxy], b[proxy], rtol=1e-9, equal_nan=True, err_msg=proxy)
 
 
 @pytest.mark.parametrize("problem", ["truncated", "foreign", "no_column", "duplicated", "missing_file", "prune", "other_dataset"])

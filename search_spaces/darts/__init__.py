@@ -45,6 +45,12 @@ class DartsSpace(SearchSpace):
         return DartsNetwork(self.C if C is None else C, num_classes, self.cells, stem="cifar" if stem else "none",
                             stem_multiplier=self.stem_multiplier, final_bn_relu=True, fused=True)
 
+    def scoring_network(self, genotype, num_classes: int, C: int | None = None, stem: bool = True) -> DartsNetwork:
+        """The scoring supernet's layout (:meth:`build_supernet`) with only ``genotype``'s ops (every op when ``None``)."""
+        ops = None if genotype is None else genotype_ops(self.parse_genotype(genotype))
+        return DartsNetwork(self.C if C is None else C, num_classes, self.cells, ops, stem="cifar" if stem else "none",
+                            stem_multiplier=self.stem_multiplier, final_bn_relu=True, fused=True)
+
     def edge_groups(self, alive: AliveSet) -> list[tuple[str, list[int], int]]:
         """The incoming edges of each intermediate node and how many it keeps, normal cell first, then reduce."""
         return [(c, list(edges), INPUTS_PER_NODE) for c in CELL_TYPES for edges in NODE_EDGES]

@@ -72,10 +72,12 @@ class NASBench201Space(SearchSpace):
         return self._single_path(ops)
 
     def all_archs(self) -> list[str]:
-        """The 15,625 architecture strings, in benchmark-index order of the op tuples (none=0 .. avg_pool_3x3=4)."""
-        import itertools
+        """The 15,625 architecture strings in NAS-Bench-201's index order (:func:`_benchmark_order`)."""
+        return list(_benchmark_order())
 
-        return [format_arch(ops) for ops in itertools.product(OP_NAMES, repeat=len(EDGES))]
+    def arch_key(self, text: str) -> int:
+        """The architecture's NAS-Bench-201 index (so a study's table keys its weights by the benchmark's index)."""
+        return _benchmark_index()[self.parse_genotype(text)]
 
     def crossover(self, first: AliveSet, second: AliveSet, generator: torch.Generator) -> AliveSet | None:
         """Each edge's op from one parent or the other at random, a child unlike both (``None`` if none exists)."""
@@ -115,6 +117,24 @@ __all__ = ["NASBench201Space", "NB201Network", "network_for_arch", "parse_arch",
 
 
 _ONE_HOT = torch.eye(len(OP_NAMES), dtype=torch.bool)  # row i: op i alone
+
+
+@lru_cache(maxsize=1)
+def _benchmark_order() -> tuple[str, ...]:
+    """NAS-Bench-201's architectures in its index order, as the benchmark made it: every op tuple with the first
+    edge's op varying slowest (ops in ``OP_NAMES`` order), shuffled by Python's ``random`` seeded with 88
+    (its ``generate_meta_info``; index 0 is ``|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+...``)."""
+    import itertools
+    import random
+
+    archs = [format_arch(ops) for ops in itertools.product(OP_NAMES, repeat=len(EDGES))]
+    random.Random(88).shuffle(archs)
+    return tuple(archs)
+
+
+@lru_cache(maxsize=1)
+def _benchmark_index() -> dict[str, int]:
+    return {arch: i for i, arch in enumerate(_benchmark_order())}
 
 
 @lru_cache(maxsize=None)

@@ -18,10 +18,11 @@ The built-in strategies:
   ``parents=2, crossover=true``).
 
 The last two search over whole architectures (single-path alive-sets of the space,
-``space.random_single_path``, ``space.mutate``), so a score table can serve them (``table=True``)
+``space.random_single_path``, ``space.mutate``), scored by :mod:`tenas.arch_scorer` (each
+architecture's standalone network, as a study scores it), so a score table can serve them (``table=True``)
 and they return a Pareto front with ``search.objectives=[merit, <cost>...]`` (``pareto.csv``,
-``pareto.png``). Every strategy keeps to ``search.limits`` (:mod:`tenas.costs`). Their scoring,
-seeding, resume and choice are :mod:`tenas.strategies._common`'s.
+``pareto.png``). Every strategy keeps to ``search.limits`` (:mod:`tenas.costs`). Their drawing,
+resume and choice are :mod:`tenas.strategies._common`'s.
 """
 from __future__ import annotations
 
@@ -36,16 +37,15 @@ from tenas.io import atomic_write_csv
 from tenas.ranking import Ranking
 from tenas.run_folder import RunFolder
 from tenas.strategies import _evolve, _prune, _sample  # noqa: F401  the built-in strategies register themselves
-from tenas.strategies._common import ArchScorer, draw_distinct, merits, repeat_seed
+from tenas.strategies._common import draw_distinct, merits
 from tenas.strategies._registry import STRATEGIES, Progress, Strategy, StrategyResult, StrategyRun, register_strategy
-from tenas.table import TableIndicator
 
 log = logging.getLogger("tenas.strategies")
 
 CANDIDATES = "candidates.csv"
 
-__all__ = ["CANDIDATES", "STRATEGIES", "ArchScorer", "Strategy", "StrategyResult", "StrategyRun",
-           "draw_distinct", "merits", "register_strategy", "repeat_seed", "run_strategy"]
+__all__ = ["CANDIDATES", "STRATEGIES", "Strategy", "StrategyResult", "StrategyRun",
+           "draw_distinct", "merits", "register_strategy", "run_strategy"]
 
 
 def strategy_settings(cfg) -> tuple[Strategy, dict]:
@@ -56,17 +56,17 @@ def strategy_settings(cfg) -> tuple[Strategy, dict]:
     return STRATEGIES[settings.pop("name")], settings
 
 
-def run_strategy(cfg, space: SearchSpace, indicators, ranking: Ranking, folder: RunFolder, costs, limits, bench=None,
+def run_strategy(cfg, space: SearchSpace, scorer, ranking: Ranking, folder: RunFolder, costs, limits, bench=None,
                  progress: Progress | None = None) -> StrategyResult:
-    """Run ``cfg.strategy`` for :func:`tenas.search.run_search` in ``folder`` (claimed by the search; ``costs``,
+    """Run ``cfg.strategy`` for :func:`tenas.search.run_search` in ``folder`` (claimed by the search; ``scorer``:
+    :attr:`StrategyRun.scorer`; ``costs``,
     ``limits``: the run's :func:`tenas.costs.search_limits`): writes
     ``candidates.csv`` (with the test accuracies of each architecture in ``bench``, the ground truth, when
     given and the rows are architectures), and for a front ``pareto.csv`` and ``pareto.png``, and
     returns the strategy's result."""
     entry, settings = strategy_settings(cfg)
-    run = StrategyRun(space, indicators, ranking, int(cfg.search.repeats), int(cfg.seed), folder, progress, costs=costs, limits=limits,
+    run = StrategyRun(space, scorer, ranking, int(cfg.search.repeats), int(cfg.seed), folder, progress, costs=costs, limits=limits,
                       objectives=tuple(cfg.search.objectives), front_pick=str(cfg.search.front_pick), cfg=cfg)
-    run.durable = not all(isinstance(ind, TableIndicator) for ind in indicators)
     try:
         result = entry(run, settings)
     except NotImplementedError as err:

@@ -1,10 +1,9 @@
-"""What the architecture strategies share: scoring single-path alive-sets over repeats, drawing distinct
-architectures, merits over what was scored, their rows in the run folder's checkpoint, and the choice (on a Pareto front
-with cost objectives)."""
+"""What the architecture strategies share: drawing distinct architectures, merits over what was scored, their rows
+in the run folder's checkpoint, and the choice (on a Pareto front with cost objectives). They score with the run's
+architecture scorer (:attr:`tenas.strategies.StrategyRun.scorer`)."""
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -19,47 +18,6 @@ log = logging.getLogger("tenas.strategies")
 
 #: Architectures scored per weight/input draw (a kill loses at most one chunk; no effect on scores).
 CHUNK_SIZE = Setting("chunk_size", "int", 1, default=50, hint="architectures scored per draw; no effect on scores", identity=False)
-
-
-@lru_cache(maxsize=1024)
-def repeat_seed(seed: int, repeat: int) -> int:
-    """The seed of repeat ``repeat``'s weights and inputs (the same for every architecture and indicator)."""
-    return int(np.random.SeedSequence([int(seed), int(repeat)]).generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
-class ArchScorer:
-    """Mean score over ``repeats`` of each indicator on single-path alive-sets (see the module docstring)."""
-
-    def __init__(self, indicators: Sequence, repeats: int, seed: int):
-        if int(repeats) < 1:
-            raise TenasError(f"search.repeats must be at least 1, got {repeats}")
-        self.indicators, self.repeats, self.seed = list(indicators), int(repeats), int(seed)
-        self.count = 0
-
-    @property
-    def names(self) -> list[str]:
-        return [ind.name for ind in self.indicators]
-
-    def __call__(self, alive_sets: Sequence[AliveSet]) -> list[dict[str, float]]:
-        if not alive_sets:
-            return []
-        values = {ind.name: np.full((self.repeats, len(alive_sets)), np.nan) for ind in self.indicators}
-        for r in range(self.repeats):
-            for ind in self.indicators:
-                ind.new_repeat(torch.Generator().manual_seed(repeat_seed(self.seed, r)))
-                values[ind.name][r] = np.asarray(ind.score(list(alive_sets)), dtype=np.float64)
-        self.count += len(alive_sets)
-        means = {name: _finite_mean(v) for name, v in values.items()}
-        return [{name: float(m[j]) for name, m in means.items()} for j in range(len(alive_sets))]
-
-
-def _finite_mean(values: np.ndarray) -> np.ndarray:
-    """Mean over axis 0 of the finite entries; NaN (the worst on any ranking) where none is finite."""
-    finite = np.isfinite(values)
-    count = finite.sum(0)
-    total = np.where(finite, values, 0.0).sum(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def draw_distinct(space: SearchSpace, n: int, generator: torch.Generator, feasible=None) -> list[tuple[str, AliveSet]]:

@@ -56,7 +56,7 @@ def prune(run: StrategyRun, settings: dict) -> StrategyResult:
     """The pruning rounds (then DARTS's edge decisions), continuing from ``run.state`` when a partial
     search was found. Under ``search.limits`` an op is pruned only while the remaining supernet's cheapest
     path stays within them (so the architecture found does); DARTS's edge decisions take no limits."""
-    cfg, space, indicators = run.cfg, run.space, run.indicators
+    cfg, space, indicators = run.cfg, run.space, run.scorer
     state = SearchState.load(run.folder)
     generator = torch.Generator().manual_seed(int(run.seed))
     before = 0.0

@@ -13,7 +13,6 @@ from tenas.errors import TenasError
 from tenas.ranking import Ranking
 from tenas.schema import ABSENT, Setting
 from tenas.run_folder import Checkpoint, RunFolder
-from tenas.strategies._common import ArchScorer
 
 Progress = Callable[[str], None]
 
@@ -30,15 +29,18 @@ class StrategyResult(NamedTuple):
 
 @dataclass
 class StrategyRun:
-    """What a strategy searches with besides its own settings: the space, the indicators and the
-    ranking, ``repeats`` per score, the seed, the run folder (:class:`tenas.run_folder.RunFolder`, its
+    """What a strategy searches with besides its own settings: the space, the scorer and the ranking,
+    ``repeats`` per score, the seed, the run folder (:class:`tenas.run_folder.RunFolder`, its
     identity already claimed: what it holds is this run's to resume from), a progress callback, the cost
     model and the limits (:mod:`tenas.costs`), the objectives (``merit`` and costs: a Pareto front) and
     which point of the front is returned, and the whole composed config (``cfg``, for a strategy configured
     outside ``strategy.``, as pruning is by ``search.*``)."""
 
     space: SearchSpace
-    indicators: Sequence
+    #: A strategy of whole architectures (``table=True``): its scorer, :class:`tenas.arch_scorer.ArchitectureScorer`
+    #: or a score table's :class:`tenas.table.TableScorer` (``names``, ``repeats``, ``durable``, and
+    #: ``scorer(alive_sets) -> [{proxy: score}]``); a strategy of supernets (prune): the indicators of :mod:`tenas.pruning`.
+    scorer: Any
     ranking: Ranking
     repeats: int
     seed: int
@@ -48,16 +50,16 @@ class StrategyRun:
     limits: Any = None  # tenas.costs.Limits (falsy: none set)
     objectives: tuple[str, ...] = ("merit",)
     front_pick: str = "knee"
-    durable: bool = True  # checkpoint rows forced to disk (False for scores that cost nothing to redo: a table's)
     cfg: Any = None
 
     def feasible(self, alive: AliveSet) -> bool:
         """Whether ``alive`` is within every limit (always, without limits)."""
         return not self.limits or self.limits.feasible(alive)
 
-    def start(self, settings: dict) -> tuple[ArchScorer, Checkpoint, int]:
-        """The scorer, the run folder's checkpoint and ``settings["chunk_size"]``."""
-        return ArchScorer(self.indicators, self.repeats, self.seed), self.folder.checkpoint(self.durable), settings["chunk_size"]
+    def start(self, settings: dict) -> tuple[Any, Checkpoint, int]:
+        """The scorer, the run folder's checkpoint (rows forced to disk unless the scorer's cost nothing to redo,
+        ``durable=False``: a table's) and ``settings["chunk_size"]``."""
+        return self.scorer, self.folder.checkpoint(getattr(self.scorer, "durable", True)), settings["chunk_size"]
 
 
 @dataclass(frozen=True)

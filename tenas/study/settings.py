@@ -13,9 +13,10 @@ from tenas.data import BENCHMARK_DATASETS, search_dataset
 from tenas.data.settings import check_dataset
 from tenas.errors import TenasError
 from tenas.ranking import AGGREGATIONS, Ranking, ranking_from_config
-from tenas.protocols import check_recipe_on, load_recipes
+from tenas.protocols import load_recipes
 from tenas.schema import ABSENT, COMMON, Setting, check_device, check_known_keys, check_strategy, check_table, lookup
-from tenas.study.scoring import study_network
+from tenas.arch_scorer import ScoringPlan, build_plan
+from tenas.cli import resolve_device
 
 log = logging.getLogger("tenas.evaluate")
 
@@ -65,6 +66,7 @@ class PreparedStudy:
     bench: Any  # the ground truth (benchmark.path)
     dataset: Any  # the inputs, for the benchmark dataset ``target``
     target: str
+    plan: ScoringPlan  # the recipes checked on their networks, the inputs drawn
 
 
 def prepare_study(cfg: DictConfig) -> PreparedStudy:
@@ -89,10 +91,5 @@ def prepare_study(cfg: DictConfig) -> PreparedStudy:
     dataset, target, note = search_dataset(cfg, get_space(BENCHMARK_SPACE), check_dataset(cfg))
     if note:
         log.warning("%s", note)
-    for recipe in recipes:
-        try:
-            net = study_network(recipe, dataset.num_classes)
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise TenasError(f"proxy.{recipe.name}.network: {' '.join(str(err).split())[:200]}") from None
-        check_recipe_on(recipe, net, dataset)
-    return PreparedStudy(recipes, ranking, bench, dataset, target)
+    plan = build_plan(int(cfg.seed), int(cfg.study.repeats), recipes, get_space(BENCHMARK_SPACE), dataset, resolve_device(str(cfg.device)))
+    return PreparedStudy(recipes, ranking, bench, dataset, target, plan)
