@@ -39,6 +39,19 @@ def test_two_workers_give_the_search_of_one(tmp_path):
     assert not multiprocessing.active_children()  # the workers are gone
 
 
+def test_evolution_scored_by_two_workers_is_the_evolution_of_one(tmp_path):
+    """Whole architectures streamed through the pool (finishing in any order) give the scores, the candidates and
+    the choice of one process."""
+    small = SMALL + ["ranking=te_nas", "+proxy.linear_regions.inputs.batch_size=50", "strategy=evolve", "strategy.budget=8",
+                     "strategy.population_size=4", "strategy.sample_size=2", "strategy.parents=2", "strategy.crossover=true"]
+    one = run_search(compose_search(small + ["compute.workers=1"]), tmp_path / "one")
+    two = run_search(compose_search(small + ["compute.workers=2"]), tmp_path / "two")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "one" / "candidates.csv"), pd.read_csv(tmp_path / "two" / "candidates.csv"), check_exact=True)
+    assert one["arch"] == two["arch"] and one["num_scored"] == two["num_scored"] == 8
+    assert set(two["indicator_seconds"]) == {"ntk", "linear_regions"} and all(s > 0 for s in two["indicator_seconds"].values())
+    assert not multiprocessing.active_children()
+
+
 def test_pairwise_schedules_split_over_workers_give_the_search_of_one(tmp_path):
     # protocol=reference: a score call per (origin, candidate) pair, weights per round (κ) or per candidate (#LR)
     small = SMALL + ["ranking=te_nas", "protocol=reference", "+proxy.linear_regions.inputs.batch_size=50", "+proxy.linear_regions.inputs.num_batches=1"]
