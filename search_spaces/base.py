@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import importlib
+import inspect
 import pkgutil
 import sys
 from dataclasses import dataclass
@@ -267,9 +268,21 @@ def cross_genes(first: AliveSet, second: AliveSet, genes: list[tuple[str, list[i
     return None
 
 
+def space_defaults(cls: type[SearchSpace]) -> dict:
+    """The defaults of the settings a space declares (``settings``): its constructor's, their one place."""
+    parameters = inspect.signature(cls.__init__).parameters
+    return {key: list(value) if isinstance(value, tuple) else value for key in cls.settings for value in [parameters[key].default]}
+
+
 def register_space(name: str):
+    """Register the decorated class as space ``name``, and its settings with their defaults as the config
+    ``search_space/<name>_settings`` (Hydra's ConfigStore), which ``conf/search_space/<name>.yaml`` extends."""
     def deco(cls):
+        from hydra.core.config_store import ConfigStore
+
         _SPACES[name] = cls
+        ConfigStore.instance().store(group="search_space", name=f"{name}_settings", node={"name": name, **space_defaults(cls)},
+                                     provider="search_spaces")
         return cls
 
     return deco

@@ -84,12 +84,19 @@ def test_every_space_supernet_reads_its_alive_set(name):
 
 @pytest.mark.parametrize("name", list_spaces())
 def test_every_space_declares_the_settings_it_is_built_from(name):
-    """``settings`` names the constructor's arguments; conf/search_space/<name>.yaml sets each, the checks accept
-    the values, and a space built from that section takes them (and none of the search's own keys)."""
+    """``settings`` names the constructor's arguments; ``search_space=<name>`` sets each to the constructor's default
+    (registered once, ``search_spaces.base.space_defaults``; its YAML holds only the search's keys), the checks
+    accept the values, and a space built from that section takes them (and none of the search's own keys)."""
+    from hydra import compose, initialize_config_dir
+
     cls = space_class(name)
     assert set(cls.settings) == set(inspect.signature(cls.__init__).parameters) - {"self"}
-    section = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "search_space" / f"{name}.yaml"), resolve=True)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        section = OmegaConf.to_container(compose(config_name="search", overrides=[f"search_space={name}"]).search_space, resolve=True)
     assert section["name"] == name and set(cls.settings) <= set(section)
+    defaults = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items() if k in cls.settings}
+    assert {k: section[k] for k in cls.settings} == {k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items()}
+    assert not set(cls.settings) & set(OmegaConf.load(CONF_DIR / "search_space" / f"{name}.yaml"))  # written once, in the class
     for setting in space_table(cls):
         setting.check(section.get(setting.key, ABSENT))
     space = space_from_config({**section, "C": 2})
