@@ -197,3 +197,29 @@ def test_a_study_scores_each_preset_ranking_as_its_proxies_one_at_a_time(ranking
                         initialise(net, init, torch.Generator().manual_seed(weight_seed(3, key, r)))
                         values.append(recipe.score(net, *plan.inputs[(net_key, inputs_key)][r]))
                     assert row[recipe.name] == pytest.approx(sum(values) / 2, rel=1e-6, abs=1e-12), recipe.name
+
+
+def test_an_architecture_score_is_the_mean_of_its_finite_repeats(images):
+    """A repeat whose score is not finite is left out of the architecture's mean (the documented fallback); an
+    architecture with no finite repeat scores NaN, the worst on every ranking, not a number made up."""
+    from search_spaces import get_space
+    from tenas.arch_scorer import build_plan, score_architecture
+    from tenas.proxies import PROXIES, register_proxy
+
+    calls = {"odd": 0}
+
+    def odd_repeats_fail(model, inputs):
+        calls["odd"] += 1
+        return float("nan") if calls["odd"] % 2 else float(calls["odd"])
+
+    register_proxy("odd_repeats_fail", higher_is_better=True)(odd_repeats_fail)
+    register_proxy("never_finite", higher_is_better=True)(lambda model, inputs: float("inf"))
+    try:
+        recipes = tuple(ScoringRecipe.load(name, {"network": {"C": 2, "N": 1}, "inputs": {"batch_size": 4}})
+                        for name in ("odd_repeats_fail", "never_finite"))
+        with pytest.warns(RuntimeWarning):
+            row = score_architecture(build_plan(0, 3, recipes, get_space("nasbench201"), images, "cpu"), ARCH)
+    finally:
+        del PROXIES["odd_repeats_fail"], PROXIES["never_finite"]
+    assert calls["odd"] == 3 and row["odd_repeats_fail"] == 2.0  # repeats 1 and 3 are NaN: the mean of repeat 2
+    assert math.isnan(row["never_finite"])
