@@ -147,6 +147,7 @@ class PreparedSearch:
     device: torch.device
     costs: Any  # tenas.costs.CostModel
     limits: Any  # tenas.costs.Limits
+    start: Any  # the alive-set a strategy of supernets starts from (None for whole architectures)
 
 
 def prepare_search(cfg: DictConfig) -> PreparedSearch:
@@ -217,7 +218,7 @@ def prepare_search(cfg: DictConfig) -> PreparedSearch:
             indicators.append(ProxyIndicator(recipe, space, dataset, device, int(cfg.compute.candidate_batch), net=net))
     start = None if strategy.table else starting_alive_set(space, cfg.search.prune_none_first)  # the supernet a strategy of supernets prunes
     costs, limits = search_limits(cfg, space, num_classes, image_shape, device, start)  # an unreachable limit refused here
-    return PreparedSearch(space, ranking, recipes, strategy, indicators, plan, score_table, dataset, target, bench, device, costs, limits)
+    return PreparedSearch(space, ranking, recipes, strategy, indicators, plan, score_table, dataset, target, bench, device, costs, limits, start)
 
 
 def search_identity(cfg: DictConfig, run: PreparedSearch) -> tuple[dict, dict]:
@@ -249,8 +250,7 @@ def start_scorer(cfg: DictConfig, run: PreparedSearch):
     if run.plan is not None:
         scorer = ArchitectureScorer(run.plan, resolve_workers(cfg.compute.get("workers"), run.device, None, threads), threads)
         return scorer, scorer.close
-    alive = starting_alive_set(run.space, cfg.search.prune_none_first)
-    workers = 1 if cfg.compute.candidate_batch > 1 else resolve_workers(cfg.compute.get("workers"), run.device, max_alive_sets(alive), threads)
+    workers = 1 if cfg.compute.candidate_batch > 1 else resolve_workers(cfg.compute.get("workers"), run.device, max_alive_sets(run.start), threads)
     if workers < 2:
         return run.indicators, lambda: None
     from tenas.supernet_pool import ParallelIndicator, scoring_pool
