@@ -26,3 +26,9 @@ def test_candidates_are_ranked_by_mean_then_worst_validation_accuracy(tmp_path):
     assert table.loc["lucky", "archs"] == 2 and table.loc["mixed", "runs"] == 3 and table.loc["mixed", "seconds"] == 20.0
     with pytest.raises(SystemExit, match="no <candidate>"):
         choose_recommended.candidates(tmp_path / "steady", valid)
+    first = choose_recommended.candidates(tmp_path, valid, ("seed0",))  # one round of seeds: every candidate found A
+    assert set(first.valid12_mean) == {80.0} and set(first.runs) == {1}
+    later = choose_recommended.candidates(tmp_path, valid, ("seed1", "seed2"))
+    assert list(later.index) == ["steady", "mixed", "lucky"] and later.loc["mixed", "runs"] == 2 and later.loc["lucky", "valid12_mean"] == 10.0
+    with pytest.raises(SystemExit, match="with a run matching seed9"):
+        choose_recommended.candidates(tmp_path, valid, ("seed9",))
